@@ -1,0 +1,176 @@
+/* comm.c — MPI start-up and collectives, every call checked. */
+#include "comm/comm.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define MPI_TRY(call)                                                                              \
+  do {                                                                                             \
+    int rc_ = (call);                                                                              \
+    if (rc_ != MPI_SUCCESS) return mpi_fail(e, rc_, #call, __FILE__, __LINE__);                    \
+  } while (0)
+
+static int mpi_fail(struct ct_err *e, int rc, const char *call, const char *file, int line) {
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) strcpy(msg, "unknown MPI error");
+  return err_set(e, CT_ERR_RUNTIME, "%s failed at %s:%d: %s", call, file, line, msg);
+}
+
+int comm_init(struct comm *c, int *argc, char ***argv, struct ct_err *e) {
+  int provided;
+  memset(c, 0, sizeof *c);
+  MPI_TRY(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  c->world = MPI_COMM_WORLD;
+  /* Errors come back as codes so that we can name the call, then abort. */
+  MPI_TRY(MPI_Comm_set_errhandler(c->world, MPI_ERRORS_RETURN));
+  MPI_TRY(MPI_Comm_rank(c->world, &c->rank));
+  MPI_TRY(MPI_Comm_size(c->world, &c->size));
+  MPI_TRY(MPI_Comm_split_type(c->world, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->node));
+  MPI_TRY(MPI_Comm_rank(c->node, &c->local_rank));
+  MPI_TRY(MPI_Comm_size(c->node, &c->local_size));
+  return CT_OK;
+}
+
+void comm_finalize(struct comm *c) {
+  if (c->node != MPI_COMM_NULL && c->node != 0) MPI_Comm_free(&c->node);
+  MPI_Finalize();
+}
+
+_Noreturn void comm_abort(const struct comm *c, int code) {
+  MPI_Abort(c->world ? c->world : MPI_COMM_WORLD, code);
+  exit(code);
+}
+
+int comm_allreduce_sum_f64(const struct comm *c, double *buf, int n, struct ct_err *e) {
+  if (c->size == 1) return CT_OK;
+  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->world));
+  return CT_OK;
+}
+
+int comm_allreduce_avg_f32(const struct comm *c, float *buf, size_t n, struct ct_err *e) {
+  if (c->size == 1) return CT_OK;
+  for (size_t off = 0; off < n; off += INT_MAX) {
+    int cnt = (int)(n - off < (size_t)INT_MAX ? n - off : (size_t)INT_MAX);
+    MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf + off, cnt, MPI_FLOAT, MPI_SUM, c->world));
+  }
+  float inv = 1.0f / (float)c->size;
+  for (size_t i = 0; i < n; i++)
+    buf[i] *= inv;
+  return CT_OK;
+}
+
+int comm_bcast(const struct comm *c, void *buf, size_t bytes, int root, struct ct_err *e) {
+  if (c->size == 1) return CT_OK;
+  char *p = buf;
+  for (size_t off = 0; off < bytes; off += INT_MAX) {
+    int cnt = (int)(bytes - off < (size_t)INT_MAX ? bytes - off : (size_t)INT_MAX);
+    MPI_TRY(MPI_Bcast(p + off, cnt, MPI_BYTE, root, c->world));
+  }
+  return CT_OK;
+}
+
+int comm_barrier(const struct comm *c, struct ct_err *e) {
+  if (c->size == 1) return CT_OK;
+  MPI_TRY(MPI_Barrier(c->world));
+  return CT_OK;
+}
+
+int comm_any(const struct comm *c, int flag, int *any, struct ct_err *e) {
+  *any = flag;
+  if (c->size == 1) return CT_OK;
+  MPI_TRY(MPI_Allreduce(&flag, any, 1, MPI_INT, MPI_LOR, c->world));
+  return CT_OK;
+}
+
+int comm_gather_u64(const struct comm *c, const uint64_t *mine, int n, uint64_t *all,
+                    struct ct_err *e) {
+  if (c->size == 1) {
+    memcpy(all, mine, (size_t)n * sizeof *mine);
+    return CT_OK;
+  }
+  MPI_TRY(MPI_Gather(mine, n, MPI_UINT64_T, all, n, MPI_UINT64_T, 0, c->world));
+  return CT_OK;
+}
+
+void comm_reduce_sum_cb(void *user, double *buf, int n) {
+  const struct comm *c = user;
+  struct ct_err err = {0}, *e = &err;
+  int rc = comm_allreduce_sum_f64(c, buf, n, e);
+  if (rc) {
+    log_error("sync batch norm: %s", err.msg);
+    comm_abort(c, rc);
+  }
+}
+
+int comm_buckets_init(struct comm_buckets *b, const struct comm *c, float *buf, size_t len,
+                      size_t bucket_elems, struct ct_err *e) {
+  memset(b, 0, sizeof *b);
+  b->c = c;
+  b->buf = buf;
+  b->len = len;
+  /* MPI counts are int; a bucket never needs to be larger. */
+  b->bucket = bucket_elems < 1 ? 1 : bucket_elems > INT_MAX ? INT_MAX : bucket_elems;
+  b->cap = (int)((len + b->bucket - 1) / b->bucket) + 1;
+  b->req = malloc((size_t)b->cap * sizeof *b->req);
+  if (!b->req) return err_set(e, CT_ERR_RUNTIME, "out of memory for %d all-reduce buckets", b->cap);
+  return CT_OK;
+}
+
+/* Starts one bucket; the first failure is kept for comm_buckets_wait. */
+static int bucket_start(struct comm_buckets *b, size_t end) {
+  struct ct_err *e = &b->err;
+  int cnt = (int)(end - b->started);
+  MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, b->buf + b->started, cnt, MPI_FLOAT, MPI_SUM, b->c->world,
+                         &b->req[b->nreq]));
+  b->nreq++;
+  b->started = end;
+  return CT_OK;
+}
+
+static int bucket_progress(struct comm_buckets *b) {
+  struct ct_err *e = &b->err;
+  int done;
+  MPI_TRY(MPI_Testall(b->nreq, b->req, &done, MPI_STATUSES_IGNORE));
+  return CT_OK;
+}
+
+void comm_buckets_ready(void *user, size_t prefix) {
+  struct comm_buckets *b = user;
+  if (b->c->size == 1 || b->err.code) return;
+  while (prefix - b->started >= b->bucket || (prefix == b->len && b->started < b->len)) {
+    size_t end = prefix - b->started >= b->bucket ? b->started + b->bucket : prefix;
+    if (bucket_start(b, end)) return;
+  }
+  /* Open MPI moves non-blocking collectives forward only inside MPI calls:
+   * testing here, between backward's nodes, is what makes them overlap. */
+  if (b->nreq > 0) bucket_progress(b);
+}
+
+int comm_buckets_wait(struct comm_buckets *b, struct ct_err *e) {
+  if (b->c->size == 1) return CT_OK;
+  if (b->err.code) {
+    *e = b->err;
+    return e->code;
+  }
+  comm_buckets_ready(b, b->len);
+  if (b->err.code) {
+    *e = b->err;
+    return e->code;
+  }
+  MPI_TRY(MPI_Waitall(b->nreq, b->req, MPI_STATUSES_IGNORE));
+  b->nreq = 0;
+  b->started = 0;
+  float inv = 1.0f / (float)b->c->size;
+  for (size_t i = 0; i < b->len; i++)
+    b->buf[i] *= inv;
+  return CT_OK;
+}
+
+void comm_buckets_free(struct comm_buckets *b) {
+  free(b->req);
+  b->req = NULL;
+}

@@ -1,0 +1,63 @@
+/* comm.h — ranks, the local rank on the node, and every collective. MPI is
+ * called only here. Buffers are host buffers: for a backend with device
+ * memory the trainer stages them (graph.h's host views). device.h chooses
+ * the backend. */
+#ifndef CTRAIN_COMM_H
+#define CTRAIN_COMM_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+struct comm {
+  int rank, size;             /* in MPI_COMM_WORLD */
+  int local_rank, local_size; /* on this node (MPI_COMM_TYPE_SHARED) */
+  MPI_Comm world, node;
+};
+
+int comm_init(struct comm *c, int *argc, char ***argv, struct ct_err *e);
+void comm_finalize(struct comm *c);
+/* Ends every rank: the job must not hang when one rank fails. */
+_Noreturn void comm_abort(const struct comm *c, int code);
+
+/* In-place sum over ranks. */
+int comm_allreduce_sum_f64(const struct comm *c, double *buf, int n, struct ct_err *e);
+/* In-place mean over ranks. */
+int comm_allreduce_avg_f32(const struct comm *c, float *buf, size_t n, struct ct_err *e);
+int comm_bcast(const struct comm *c, void *buf, size_t bytes, int root, struct ct_err *e);
+int comm_barrier(const struct comm *c, struct ct_err *e);
+/* Logical OR of `flag` over ranks (an error on any rank stops all). */
+int comm_any(const struct comm *c, int flag, int *any, struct ct_err *e);
+/* Rank 0 receives `n` values from every rank, rank-major, into `all`
+ * (size * n, used on rank 0 only). */
+int comm_gather_u64(const struct comm *c, const uint64_t *mine, int n, uint64_t *all,
+                    struct ct_err *e);
+
+/* The sync-BN reduction as the kernels' ops_ctx.reduce_sum callback: `user`
+ * is the struct comm. A failure aborts every rank (the kernels have no error
+ * path, and a half-done collective cannot be recovered anyway). */
+void comm_reduce_sum_cb(void *user, double *buf, int n);
+
+/* Bucketed gradient all-reduce: backward reports that the prefix [0, k) of
+ * the flat gradient buffer is final; every full bucket of that prefix starts
+ * a non-blocking sum right away, so communication overlaps the rest of
+ * backward. comm_buckets_wait completes them and divides by the world size. */
+struct comm_buckets {
+  const struct comm *c;
+  float *buf;
+  size_t len, bucket, started;
+  MPI_Request *req;
+  int nreq, cap;
+  struct ct_err err; /* the first failure inside a backward hook */
+};
+
+int comm_buckets_init(struct comm_buckets *b, const struct comm *c, float *buf, size_t len,
+                      size_t bucket_elems, struct ct_err *e);
+/* The graph's backward hook: `user` is the struct comm_buckets. */
+void comm_buckets_ready(void *user, size_t prefix);
+int comm_buckets_wait(struct comm_buckets *b, struct ct_err *e);
+void comm_buckets_free(struct comm_buckets *b);
+
+#endif

@@ -1,0 +1,63 @@
+/* backend.c — the CPU backend's op table. */
+#include <cblas.h>
+
+#include "kernels/cpu/cpu_ops.h"
+
+static const struct ops_backend cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .memset0 = cpu_memset0,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .matmul = cpu_matmul,
+    .matmul_batched = cpu_matmul_batched,
+    .linear_fwd = cpu_linear_fwd,
+    .linear_bwd = cpu_linear_bwd,
+    .conv2d_scratch = cpu_conv2d_scratch,
+    .conv2d_fwd = cpu_conv2d_fwd,
+    .conv2d_bwd = cpu_conv2d_bwd,
+    .batchnorm2d_fwd = cpu_batchnorm2d_fwd,
+    .batchnorm2d_bwd = cpu_batchnorm2d_bwd,
+    .maxpool2d_fwd = cpu_maxpool2d_fwd,
+    .maxpool2d_bwd = cpu_maxpool2d_bwd,
+    .mean_mid_fwd = cpu_mean_mid_fwd,
+    .mean_mid_bwd = cpu_mean_mid_bwd,
+    .mean_last_fwd = cpu_mean_last_fwd,
+    .mean_last_bwd = cpu_mean_last_bwd,
+    .layernorm_fwd = cpu_layernorm_fwd,
+    .layernorm_bwd = cpu_layernorm_bwd,
+    .act_fwd = cpu_act_fwd,
+    .act_bwd = cpu_act_bwd,
+    .softmax_fwd = cpu_softmax_fwd,
+    .softmax_bwd = cpu_softmax_bwd,
+    .attention_scratch = cpu_attention_scratch,
+    .attention_fwd = cpu_attention_fwd,
+    .attention_bwd = cpu_attention_bwd,
+    .embedding_fwd = cpu_embedding_fwd,
+    .embedding_bwd = cpu_embedding_bwd,
+    .posenc_fwd = cpu_posenc_fwd,
+    .dropout_fwd = cpu_dropout_fwd,
+    .dropout_bwd = cpu_dropout_bwd,
+    .add_fwd = cpu_add_fwd,
+    .axpy = cpu_axpy,
+    .scale = cpu_scale,
+    .transpose_fwd = cpu_transpose_fwd,
+    .transpose_bwd = cpu_transpose_bwd,
+    .patch_fwd = cpu_patch_fwd,
+    .patch_bwd = cpu_patch_bwd,
+    .pad2d_fwd = cpu_pad2d_fwd,
+    .pad2d_bwd = cpu_pad2d_bwd,
+    .cross_entropy_fwd = cpu_cross_entropy_fwd,
+    .cross_entropy_bwd = cpu_cross_entropy_bwd,
+    .adam_step = cpu_adam_step,
+    .sgd_step = cpu_sgd_step,
+    .sumsq = cpu_sumsq,
+};
+
+/* The kernels split work across OpenMP threads themselves and call BLAS from
+ * inside them, so OpenBLAS must not start threads of its own. */
+const struct ops_backend *ops_cpu(void) {
+  openblas_set_num_threads(1);
+  return &cpu_backend;
+}

@@ -1,0 +1,97 @@
+/* cpu_ops.h — the CPU backend's functions, one per entry of ops_backend
+ * (kernels/ops.h documents each); kernels/cpu/backend.c fills the table. */
+#ifndef CTRAIN_CPU_OPS_H
+#define CTRAIN_CPU_OPS_H
+
+#include "kernels/ops.h"
+
+void *cpu_alloc(size_t bytes);
+void cpu_release(void *p);
+void cpu_memset0(void *p, size_t bytes);
+/* upload and download alike: host memory on both sides */
+void cpu_copy(void *dst, const void *src, size_t bytes);
+
+void cpu_matmul(const struct ops_ctx *ctx, int ta, int tb, int m, int n, int k, float alpha,
+                const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+void cpu_matmul_batched(const struct ops_ctx *ctx, int ta, int tb, int m, int n, int k, float alpha,
+                        const float *a, int lda, long stride_a, const float *b, int ldb,
+                        long stride_b, float beta, float *c, int ldc, long stride_c, int batch);
+void cpu_linear_fwd(const struct ops_ctx *ctx, int m, int k, int n, const float *x, const float *w,
+                    const float *bias, float *y);
+void cpu_linear_bwd(const struct ops_ctx *ctx, int m, int k, int n, const float *dy, const float *x,
+                    const float *w, float *dx, float *dw, float *dbias);
+size_t cpu_conv2d_scratch(const struct conv2d_shape *s, int threads);
+void cpu_conv2d_fwd(const struct ops_ctx *ctx, const struct conv2d_shape *s, const float *x,
+                    const float *w, const float *bias, float *y);
+void cpu_conv2d_bwd(const struct ops_ctx *ctx, const struct conv2d_shape *s, const float *dy,
+                    const float *x, const float *w, float *dx, float *dw, float *dbias);
+void cpu_batchnorm2d_fwd(const struct ops_ctx *ctx, int n, int c, int hw, const float *x,
+                         const float *gamma, const float *beta, float *running_mean,
+                         float *running_var, float momentum, float eps, int training, float *y,
+                         float *save_mean, float *save_rstd);
+void cpu_batchnorm2d_bwd(const struct ops_ctx *ctx, int n, int c, int hw, const float *dy,
+                         const float *x, const float *gamma, const float *save_mean,
+                         const float *save_rstd, float *dx, float *dgamma, float *dbeta);
+void cpu_maxpool2d_fwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int k, int s,
+                       const float *x, float *y, int32_t *idx);
+void cpu_maxpool2d_bwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int k, int s,
+                       const float *dy, const int32_t *idx, float *dx);
+void cpu_mean_mid_fwd(const struct ops_ctx *ctx, int b, int t, int d, const float *x, float *y);
+void cpu_mean_mid_bwd(const struct ops_ctx *ctx, int b, int t, int d, const float *dy, float *dx);
+void cpu_mean_last_fwd(const struct ops_ctx *ctx, int rows, int cols, const float *x, float *y);
+void cpu_mean_last_bwd(const struct ops_ctx *ctx, int rows, int cols, const float *dy, float *dx);
+void cpu_layernorm_fwd(const struct ops_ctx *ctx, int rows, int d, const float *x,
+                       const float *gamma, const float *beta, float eps, float *y, float *mean,
+                       float *rstd);
+void cpu_layernorm_bwd(const struct ops_ctx *ctx, int rows, int d, const float *dy, const float *x,
+                       const float *gamma, const float *mean, const float *rstd, float *dx,
+                       float *dgamma, float *dbeta);
+void cpu_act_fwd(const struct ops_ctx *ctx, enum act_kind kind, size_t n, const float *x, float *y);
+void cpu_act_bwd(const struct ops_ctx *ctx, enum act_kind kind, size_t n, const float *x,
+                 const float *dy, float *dx);
+void cpu_softmax_fwd(const struct ops_ctx *ctx, int rows, int cols, const float *x, float *y);
+void cpu_softmax_bwd(const struct ops_ctx *ctx, int rows, int cols, const float *y, const float *dy,
+                     float *dx);
+size_t cpu_attention_scratch(const struct attn_shape *s, int threads);
+void cpu_attention_fwd(const struct ops_ctx *ctx, const struct attn_shape *s, const float *q,
+                       const float *k, const float *v, float p, struct rng_stream rng, float *probs,
+                       float *probs_drop, float *out);
+void cpu_attention_bwd(const struct ops_ctx *ctx, const struct attn_shape *s, const float *dout,
+                       const float *q, const float *k, const float *v, const float *probs,
+                       const float *probs_drop, float *dq, float *dk, float *dv);
+void cpu_embedding_fwd(const struct ops_ctx *ctx, int n, int d, const int32_t *idx,
+                       const float *table, float *y);
+void cpu_embedding_bwd(const struct ops_ctx *ctx, int n, int d, const int32_t *idx, const float *dy,
+                       float *dtable);
+void cpu_posenc_fwd(const struct ops_ctx *ctx, int b, int t, int d, const float *x, float *y);
+void cpu_dropout_fwd(const struct ops_ctx *ctx, size_t n, float p, struct rng_stream rng,
+                     const float *x, float *y, uint8_t *keep);
+void cpu_dropout_bwd(const struct ops_ctx *ctx, size_t n, float p, const float *dy,
+                     const uint8_t *keep, float *dx);
+void cpu_add_fwd(const struct ops_ctx *ctx, size_t n, const float *a, const float *b, float *y);
+void cpu_axpy(const struct ops_ctx *ctx, size_t n, float alpha, const float *x, float *y);
+void cpu_scale(const struct ops_ctx *ctx, size_t n, float alpha, float *y);
+void cpu_transpose_fwd(const struct ops_ctx *ctx, int b, int r, int c, const float *x, float *y);
+void cpu_transpose_bwd(const struct ops_ctx *ctx, int b, int r, int c, const float *dy, float *dx);
+void cpu_patch_fwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int p, const float *x,
+                   float *y);
+void cpu_patch_bwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int p, const float *dy,
+                   float *dx);
+void cpu_pad2d_fwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int pad, const float *x,
+                   float *y);
+void cpu_pad2d_bwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int pad, const float *dy,
+                   float *dx);
+void cpu_cross_entropy_fwd(const struct ops_ctx *ctx, int n, int classes, const float *logits,
+                           const int32_t *labels, int ignore_index, float smoothing, float divisor,
+                           float *probs, float *loss, int *count);
+void cpu_cross_entropy_bwd(const struct ops_ctx *ctx, int n, int classes, const float *probs,
+                           const int32_t *labels, int ignore_index, float smoothing, float divisor,
+                           int count, float dloss, float *dlogits);
+void cpu_adam_step(const struct ops_ctx *ctx, size_t n, float *param, const float *grad, float *m,
+                   float *v, float lr, float beta1, float beta2, float eps, float wd, int decoupled,
+                   long step);
+void cpu_sgd_step(const struct ops_ctx *ctx, size_t n, float *param, const float *grad, float *buf,
+                  float lr, float momentum, float wd, long step);
+double cpu_sumsq(const struct ops_ctx *ctx, size_t n, const float *x);
+
+#endif

@@ -1,0 +1,93 @@
+/* loss.c — torch.nn.functional.cross_entropy(logits, labels,
+ * ignore_index=..., label_smoothing=eps, reduction='mean').
+ *
+ * Per counted row, with log p = log_softmax(z):
+ *   loss_r = (1 - eps) (-log p_y) + eps mean_c(-log p_c)
+ * and the result is sum_r loss_r / count, or / divisor when divisor > 0 (the
+ * captioning loss divides by N*T whatever the number of real tokens).
+ *
+ * A row counts when its label is not ignore_index. A label outside
+ * [0, classes) that is not ignore_index is a bug upstream (the data layer
+ * validates labels); such a row is treated as ignored rather than read out of
+ * bounds. With no counted row and no divisor the loss is 0/0 = NaN, as in
+ * torch, and the backward adds nothing. */
+#include <math.h>
+#include <stddef.h>
+
+#include "kernels/cpu/cpu_ops.h"
+
+/* The forward sums row losses in at most this many fixed row blocks, then
+ * adds the block sums in order: the result does not depend on the thread
+ * count or on OpenMP's reduction order. */
+enum { CE_BLOCKS = 64 };
+
+static int counted(int32_t label, int classes, int ignore_index) {
+  return label != ignore_index && label >= 0 && label < classes;
+}
+
+void cpu_cross_entropy_fwd(const struct ops_ctx *ctx, int n, int classes, const float *logits,
+                           const int32_t *labels, int ignore_index, float smoothing, float divisor,
+                           float *probs, float *loss, int *count) {
+  /* logits, probs (n, classes); labels (n) */
+  const int blocks = n < CE_BLOCKS ? n : CE_BLOCKS;
+  double block_loss[CE_BLOCKS] = {0};
+  int block_count[CE_BLOCKS] = {0};
+  const double eps = smoothing;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+  for (int blk = 0; blk < blocks; blk++) {
+    const int r0 = (int)((long)n * blk / blocks), r1 = (int)((long)n * (blk + 1) / blocks);
+    for (int r = r0; r < r1; r++) {
+      const float *z = logits + (size_t)r * classes;
+      float *pr = probs + (size_t)r * classes;
+      float mx = -INFINITY;
+      for (int c = 0; c < classes; c++)
+        mx = z[c] > mx ? z[c] : mx;
+      double se = 0;
+      for (int c = 0; c < classes; c++)
+        se += exp((double)z[c] - mx);
+      const double lse = mx + log(se); /* -log p_c = lse - z_c */
+      for (int c = 0; c < classes; c++)
+        pr[c] = (float)exp((double)z[c] - lse);
+      if (!counted(labels[r], classes, ignore_index)) continue;
+      double row = (1.0 - eps) * (lse - z[labels[r]]);
+      if (eps > 0) {
+        double s = 0;
+        for (int c = 0; c < classes; c++)
+          s += lse - z[c];
+        row += eps * s / classes;
+      }
+      block_loss[blk] += row;
+      block_count[blk]++;
+    }
+  }
+  double total = 0;
+  int cnt = 0;
+  for (int blk = 0; blk < blocks; blk++) {
+    total += block_loss[blk];
+    cnt += block_count[blk];
+  }
+  const double denom = divisor > 0.0f ? (double)divisor : (double)cnt;
+  *loss = (float)(total / denom);
+  *count = cnt;
+}
+
+void cpu_cross_entropy_bwd(const struct ops_ctx *ctx, int n, int classes, const float *probs,
+                           const int32_t *labels, int ignore_index, float smoothing, float divisor,
+                           int count, float dloss, float *dlogits) {
+  /* probs, dlogits (n, classes); labels (n).
+   * dlogits += dloss (probs - target) / denom, target = (1-eps) onehot + eps/C */
+  const double denom = divisor > 0.0f ? (double)divisor : (double)count;
+  if (denom <= 0) return; /* no counted row: nothing to add */
+  const float g = (float)(dloss / denom);
+  const float uniform = smoothing / (float)classes, hit = 1.0f - smoothing;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+  for (int r = 0; r < n; r++) {
+    if (!counted(labels[r], classes, ignore_index)) continue;
+    const float *pr = probs + (size_t)r * classes;
+    float *dr = dlogits + (size_t)r * classes;
+    for (int c = 0; c < classes; c++) {
+      const float target = (c == labels[r] ? hit : 0.0f) + uniform;
+      dr[c] += g * (pr[c] - target);
+    }
+  }
+}

@@ -1,0 +1,37 @@
+/* act.cu — elementwise ReLU, SiLU and exact-erf GELU; the maths is
+ * ops_shared.h's, the same the CPU backend runs. */
+#include "kernels/cuda/common.cuh"
+
+__global__ void act_fwd_kernel(int kind, size_t n, const float *__restrict__ x,
+                               float *__restrict__ y) {
+  GRID_STRIDE(i, n) {
+    float v = x[i];
+    y[i] = kind == ACT_RELU ? (v > 0.0f ? v : 0.0f) : kind == ACT_SILU ? ops_silu(v) : ops_gelu(v);
+  }
+}
+
+__global__ void act_bwd_kernel(int kind, size_t n, const float *__restrict__ x,
+                               const float *__restrict__ dy, float *__restrict__ dx) {
+  GRID_STRIDE(i, n) {
+    float v = x[i], d = dy[i];
+    /* ReLU: torch's threshold_backward, the gradient at exactly 0 is 0 */
+    dx[i] += kind == ACT_RELU ? (v > 0.0f ? d : 0.0f)
+                              : d * (kind == ACT_SILU ? ops_silu_grad(v) : ops_gelu_grad(v));
+  }
+}
+
+extern "C" void cuda_act_fwd(const struct ops_ctx *ctx, enum act_kind kind, size_t n,
+                             const float *x, float *y) {
+  (void)ctx;
+  if (!n) return;
+  LAUNCH(act_fwd_kernel, ew_blocks(n), EW_THREADS, 0, STREAM)((int)kind, n, x, y);
+  LAUNCH_CHECK("act_fwd_kernel");
+}
+
+extern "C" void cuda_act_bwd(const struct ops_ctx *ctx, enum act_kind kind, size_t n,
+                             const float *x, const float *dy, float *dx) {
+  (void)ctx;
+  if (!n) return;
+  LAUNCH(act_bwd_kernel, ew_blocks(n), EW_THREADS, 0, STREAM)((int)kind, n, x, dy, dx);
+  LAUNCH_CHECK("act_bwd_kernel");
+}

@@ -1,0 +1,101 @@
+/* common.cuh — what every CUDA kernel file shares: the backend's state (one
+ * cuBLAS handle and one stream, all work in order on it), grid sizing, and
+ * warp/block reductions. Reductions always combine in the same order for a
+ * given launch shape, so results are deterministic run to run. */
+#ifndef CTRAIN_CUDA_COMMON_CUH
+#define CTRAIN_CUDA_COMMON_CUH
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels/cuda/cuda_compat.cuh"
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/ops_shared.h"
+
+/* Blocks of partial sums for the two-stage reductions (sumsq, the loss). */
+#define CUDA_PARTIALS 256
+
+struct cuda_state {
+  cublasHandle_t blas;
+  cudaStream_t stream;
+  double *partials; /* device: CUDA_PARTIALS + 1 doubles */
+  int *counts;      /* device: CUDA_PARTIALS + 1 ints */
+};
+
+/* The state, created on first use (backend.cu). */
+const struct cuda_state *cuda_state(void);
+#define STREAM (cuda_state()->stream)
+
+/* Threads per block for elementwise kernels: 8 warps. */
+#define EW_THREADS 256
+/* Grid-stride kernels need no more blocks than this to fill a GPU. */
+#define EW_MAX_BLOCKS 4096
+
+static inline unsigned ew_blocks(size_t n) {
+  size_t b = (n + EW_THREADS - 1) / EW_THREADS;
+  return (unsigned)(b < 1 ? 1 : b > EW_MAX_BLOCKS ? EW_MAX_BLOCKS : b);
+}
+
+static inline unsigned div_up(size_t n, size_t d) { return (unsigned)((n + d - 1) / d); }
+
+#define GRID_STRIDE(i, n)                                                                          \
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                          \
+       i += (size_t)blockDim.x * gridDim.x)
+
+static __device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o /= 2)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+static __device__ __forceinline__ double warp_sum_d(double v) {
+  for (int o = 16; o > 0; o /= 2)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+static __device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o /= 2) {
+    float u = __shfl_xor_sync(0xffffffffu, v, o);
+    v = u > v ? u : v;
+  }
+  return v;
+}
+
+/* Sum over the block (blockDim.x a multiple of 32, every thread calling);
+ * `sh` is 33 floats of shared memory. Every thread gets the result. */
+static __device__ __forceinline__ float block_sum(float v, float *sh) {
+  unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = blockDim.x / 32;
+  v = warp_sum(v);
+  if (lane == 0) sh[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    float r = lane < nw ? sh[lane] : 0.0f;
+    r = warp_sum(r);
+    if (lane == 0) sh[32] = r;
+  }
+  __syncthreads();
+  float r = sh[32];
+  __syncthreads(); /* sh may be reused right away */
+  return r;
+}
+
+static __device__ __forceinline__ double block_sum_d(double v, double *sh) {
+  unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = blockDim.x / 32;
+  v = warp_sum_d(v);
+  if (lane == 0) sh[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    double r = lane < nw ? sh[lane] : 0.0;
+    r = warp_sum_d(r);
+    if (lane == 0) sh[32] = r;
+  }
+  __syncthreads();
+  double r = sh[32];
+  __syncthreads();
+  return r;
+}
+
+#endif

@@ -1,0 +1,140 @@
+/* cublas_emu.cpp — cuBLAS on the CPU BLAS (cublas_emu.h). */
+#include "kernels/cuda/emu/cublas_emu.h"
+
+#include <cblas.h>
+
+#include <vector>
+
+namespace emu {
+
+struct blas_handle {
+  cudaStream_t stream;
+  cublasMath_t math;
+};
+
+cublasStatus_t cublasCreate(cublasHandle_t *h) {
+  if (!h) return CUBLAS_STATUS_INVALID_VALUE;
+  *h = new blas_handle{nullptr, CUBLAS_DEFAULT_MATH};
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasDestroy(cublasHandle_t h) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  delete h;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  h->stream = s;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (mode != CUBLAS_DEFAULT_MATH && mode != CUBLAS_TF32_TENSOR_OP_MATH)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  h->math = mode;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+namespace {
+
+/* float32 rounded to TF32: 10 mantissa bits, round to nearest even. */
+float to_tf32(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7f800000u) != 0x7f800000u) { /* finite */
+    u += 0x0fffu + ((u >> 13) & 1u);
+    u &= 0xffffe000u;
+  }
+  float r;
+  std::memcpy(&r, &u, 4);
+  return r;
+}
+
+/* A column-major (rows, cols) operand with leading dimension ld, rounded to
+ * TF32 into `out` (same layout). */
+const float *tf32_copy(const float *x, int rows, int cols, int ld, std::vector<float> &out) {
+  out.assign(static_cast<size_t>(ld) * (cols > 0 ? cols - 1 : 0) + rows, 0.0f);
+  for (int j = 0; j < cols; j++)
+    for (int i = 0; i < rows; i++)
+      out[static_cast<size_t>(j) * ld + i] = to_tf32(x[static_cast<size_t>(j) * ld + i]);
+  return out.data();
+}
+
+cublasStatus_t check(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                     int k, const float *alpha, int lda, int ldb, const float *beta, int ldc,
+                     int batch) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  auto op_ok = [](cublasOperation_t t) { return t == CUBLAS_OP_N || t == CUBLAS_OP_T; };
+  int a_rows = ta == CUBLAS_OP_N ? m : k, b_rows = tb == CUBLAS_OP_N ? k : n;
+  auto at_least = [](int v) { return v > 1 ? v : 1; };
+  if (!op_ok(ta) || !op_ok(tb) || m < 0 || n < 0 || k < 0 || batch < 0 || !alpha || !beta ||
+      lda < at_least(a_rows) || ldb < at_least(b_rows) || ldc < at_least(m))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+void gemm1(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+           float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c,
+           int ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == 0.0f) { /* C = beta C, as cuBLAS (beta 0 overwrites NaN) */
+    for (int j = 0; j < n; j++)
+      for (int i = 0; i < m; i++) {
+        float *x = &c[static_cast<size_t>(j) * ldc + i];
+        *x = beta == 0.0f ? 0.0f : beta * *x;
+      }
+    return;
+  }
+  std::vector<float> ta32, tb32;
+  if (h->math == CUBLAS_TF32_TENSOR_OP_MATH) {
+    a = ta == CUBLAS_OP_N ? tf32_copy(a, m, k, lda, ta32) : tf32_copy(a, k, m, lda, ta32);
+    b = tb == CUBLAS_OP_N ? tf32_copy(b, k, n, ldb, tb32) : tf32_copy(b, n, k, ldb, tb32);
+  }
+  cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
+              tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, alpha, a, lda, b, ldb, beta,
+              c, ldc);
+}
+
+} // namespace
+
+cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
+                           int n, int k, const float *alpha, const float *a, int lda,
+                           const float *b, int ldb, const float *beta, float *c, int ldc) {
+  cublasStatus_t s = check(h, ta, tb, m, n, k, alpha, lda, ldb, beta, ldc, 1);
+  if (s != CUBLAS_STATUS_SUCCESS) return s;
+  gemm1(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
+                                         cublasOperation_t tb, int m, int n, int k,
+                                         const float *alpha, const float *a, int lda,
+                                         long long stride_a, const float *b, int ldb,
+                                         long long stride_b, const float *beta, float *c, int ldc,
+                                         long long stride_c, int batch) {
+  cublasStatus_t s = check(h, ta, tb, m, n, k, alpha, lda, ldb, beta, ldc, batch);
+  if (s != CUBLAS_STATUS_SUCCESS) return s;
+  for (int i = 0; i < batch; i++)
+    gemm1(h, ta, tb, m, n, k, *alpha, a + i * stride_a, lda, b + i * stride_b, ldb, *beta,
+          c + i * stride_c, ldc);
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+const char *cublasGetStatusString(cublasStatus_t s) {
+  switch (s) {
+  case CUBLAS_STATUS_SUCCESS:
+    return "the operation completed successfully";
+  case CUBLAS_STATUS_NOT_INITIALIZED:
+    return "the library was not initialized";
+  case CUBLAS_STATUS_ALLOC_FAILED:
+    return "the resource allocation failed";
+  case CUBLAS_STATUS_INVALID_VALUE:
+    return "an invalid numeric value was used as an argument";
+  }
+  return "unknown error";
+}
+
+} // namespace emu

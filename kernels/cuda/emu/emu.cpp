@@ -1,0 +1,603 @@
+/* emu.cpp — the SIMT host emulator's engine: fibers, barriers, warp
+ * collectives, launches, device memory, streams and events (emu.h). */
+#include "kernels/cuda/emu/emu.h"
+
+#include <sys/mman.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define EMU_ASAN 1
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#else
+#define EMU_ASAN 0
+#endif
+
+#if !defined(__x86_64__)
+#error "the emulator's fiber switch is written for x86-64"
+#endif
+
+/* Saves the callee-saved registers on the current stack, stores the stack
+ * pointer in *save and continues on the stack `next` (System V x86-64). A
+ * hand-written switch: swapcontext would add a signal-mask system call to
+ * every barrier. */
+extern "C" void emu_ctx_switch(void **save, void *next);
+__asm__(".text\n"
+        ".globl emu_ctx_switch\n"
+        ".type emu_ctx_switch,@function\n"
+        "emu_ctx_switch:\n"
+        "  pushq %rbp\n"
+        "  pushq %rbx\n"
+        "  pushq %r12\n"
+        "  pushq %r13\n"
+        "  pushq %r14\n"
+        "  pushq %r15\n"
+        "  movq %rsp, (%rdi)\n"
+        "  movq %rsi, %rsp\n"
+        "  popq %r15\n"
+        "  popq %r14\n"
+        "  popq %r13\n"
+        "  popq %r12\n"
+        "  popq %rbx\n"
+        "  popq %rbp\n"
+        "  ret\n"
+        ".size emu_ctx_switch, .-emu_ctx_switch\n");
+
+namespace emu {
+
+enum fiber_state { F_READY, F_BLOCK_BARRIER, F_WARP, F_DONE };
+
+/* AddressSanitizer grows stack frames; 256 KiB leaves room for its redzones. */
+constexpr size_t STACK_BYTES = 256 * 1024;
+constexpr unsigned MAX_THREADS = 1024;
+constexpr size_t MAX_SHARED = 48 * 1024;
+
+struct fiber {
+  void *sp = nullptr;
+  char *stack = nullptr;
+  uint3 tid{0, 0, 0};
+  unsigned linear = 0;
+  fiber_state state = F_DONE;
+  const char *file = nullptr; /* site of the barrier or collective it waits at */
+  int line = 0;
+  unsigned mask = 0;   /* warp collective: lanes taking part */
+  uint64_t value = 0;  /* warp collective: this lane's contribution */
+  int src = 0;         /* warp collective: lane whose value this lane reads */
+  uint64_t result = 0; /* warp collective: the value read */
+  void *fake_stack = nullptr;
+};
+
+fiber *g_cur = nullptr;
+uint3 g_block_idx{0, 0, 0};
+dim3 g_block_dim, g_grid_dim;
+
+namespace {
+
+std::vector<fiber> fibers; /* a pool: the first nthr are the threads of the block */
+unsigned nthr = 0;
+void *sched_sp = nullptr;                 /* the scheduler's saved stack pointer */
+const void *sched_stack_bottom = nullptr; /* its stack, for AddressSanitizer */
+size_t sched_stack_size = 0;
+void (*cur_body)(void *) = nullptr;
+void *cur_ctx = nullptr;
+const char *cur_kernel = "";
+std::vector<unsigned char> dyn_buf; /* dynamic shared memory of the launch */
+unsigned char *dyn_ptr = nullptr;
+cudaError_t last_error = cudaSuccess;
+uint64_t rng_state = 0;
+size_t allocated = 0;
+
+[[noreturn]] void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  std::fprintf(stderr, "emu: kernel %s, block (%u,%u,%u): ", cur_kernel, g_block_idx.x,
+               g_block_idx.y, g_block_idx.z);
+  std::vfprintf(stderr, fmt, ap);
+  std::fputc('\n', stderr);
+  va_end(ap);
+  std::_Exit(70); /* an exit status, not a signal: ctest matches the report */
+}
+
+uint64_t next_random() {
+  rng_state += 0x9e3779b97f4a7c15ULL;
+  uint64_t z = rng_state;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void seed_once() {
+  static bool seeded = false;
+  if (seeded) return;
+  seeded = true;
+  const char *s = std::getenv("EMU_SEED");
+  rng_state = s ? std::strtoull(s, nullptr, 0) : 0x5eedULL;
+}
+
+/* Switches from fiber f back to the scheduler. `dying`: f will not resume. */
+void to_scheduler(fiber *f, bool dying) {
+#if EMU_ASAN
+  __sanitizer_start_switch_fiber(dying ? nullptr : &f->fake_stack, sched_stack_bottom,
+                                 sched_stack_size);
+#endif
+  (void)dying;
+  emu_ctx_switch(&f->sp, sched_sp);
+#if EMU_ASAN
+  __sanitizer_finish_switch_fiber(f->fake_stack, &sched_stack_bottom, &sched_stack_size);
+#endif
+}
+
+[[noreturn]] void fiber_entry() {
+#if EMU_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &sched_stack_bottom, &sched_stack_size);
+#endif
+  fiber *f = g_cur;
+  cur_body(cur_ctx);
+  f->state = F_DONE;
+  to_scheduler(f, true);
+  std::abort(); /* a finished fiber is never resumed */
+}
+
+void resume(fiber *f) {
+  g_cur = f;
+  void *fake = nullptr;
+#if EMU_ASAN
+  __sanitizer_start_switch_fiber(&fake, f->stack, STACK_BYTES);
+#endif
+  emu_ctx_switch(&sched_sp, f->sp);
+#if EMU_ASAN
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+  g_cur = nullptr;
+}
+
+/* A fresh stack frame that enters fiber_entry on the first switch: six zero
+ * callee-saved registers under the entry address, aligned as after a call. */
+void start_fiber(fiber *f) {
+  if (!f->stack) {
+    void *m =
+        mmap(nullptr, STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) fail("cannot map a fiber stack");
+    f->stack = static_cast<char *>(m);
+  }
+#if EMU_ASAN
+  __asan_unpoison_memory_region(f->stack, STACK_BYTES);
+#endif
+  uintptr_t top = (reinterpret_cast<uintptr_t>(f->stack) + STACK_BYTES) & ~uintptr_t(15);
+  void **slot = reinterpret_cast<void **>(top - 16);
+  slot[1] = nullptr;
+  slot[0] = reinterpret_cast<void *>(&fiber_entry);
+  for (int i = 1; i <= 6; i++)
+    slot[-i] = nullptr;
+  f->sp = slot - 6;
+  f->state = F_READY;
+  f->fake_stack = nullptr;
+}
+
+unsigned warp_lanes(unsigned warp, unsigned nthreads) {
+  unsigned first = warp * 32, n = nthreads - first < 32 ? nthreads - first : 32;
+  return n == 32 ? 0xffffffffu : (1u << n) - 1;
+}
+
+void describe(const fiber &f, char *buf, size_t len) {
+  std::snprintf(buf, len, "thread (%u,%u,%u)", f.tid.x, f.tid.y, f.tid.z);
+}
+
+/* Lanes of warp w in a collective: when every lane of the mask has arrived
+ * at the same site, each reads its source lane and all continue. */
+void try_release_warp(unsigned w, std::vector<unsigned> &ready) {
+  fiber *lane0 = &fibers[w * 32];
+  unsigned lanes = warp_lanes(w, nthr);
+  const fiber *first = nullptr;
+  for (unsigned l = 0; l < 32; l++) {
+    if (!(lanes >> l & 1)) continue;
+    const fiber &f = lane0[l];
+    if (f.state == F_WARP) {
+      first = &f;
+      break;
+    }
+  }
+  if (!first) return;
+  unsigned mask = first->mask;
+  for (unsigned l = 0; l < 32; l++) {
+    if (!(mask >> l & 1)) continue;
+    const fiber &f = lane0[l];
+    if (f.state == F_READY) return; /* still on its way */
+    char a[64], b[64];
+    describe(*first, a, sizeof a);
+    describe(f, b, sizeof b);
+    if (f.state == F_DONE)
+      fail("warp collective at %s:%d: %s waits for lane %u, which has exited", first->file,
+           first->line, a, l);
+    if (f.state == F_BLOCK_BARRIER) return; /* reported as a deadlock if it persists */
+    if (f.mask != mask || f.file != first->file || f.line != first->line)
+      fail("divergent warp collective: %s at %s:%d (mask %#x), %s at %s:%d (mask %#x)", a,
+           first->file, first->line, mask, b, f.file, f.line, f.mask);
+  }
+  for (unsigned l = 0; l < 32; l++) {
+    if (!(mask >> l & 1)) continue;
+    fiber &f = lane0[l];
+    unsigned src = static_cast<unsigned>(f.src);
+    if (src >= 32 || !(mask >> src & 1)) {
+      char a[64];
+      describe(f, a, sizeof a);
+      fail("warp collective at %s:%d: %s reads lane %u, which is not in mask %#x", f.file, f.line,
+           a, src, mask);
+    }
+    f.result = lane0[src].value;
+  }
+  for (unsigned l = 0; l < 32; l++)
+    if (mask >> l & 1) {
+      lane0[l].state = F_READY;
+      ready.push_back(w * 32 + l);
+    }
+}
+
+void run_block() {
+  unsigned n = nthr;
+  for (unsigned i = 0; i < n; i++)
+    start_fiber(&fibers[i]);
+  if (!dyn_buf.empty()) std::memset(dyn_buf.data(), 0xff, dyn_buf.size()); /* NaN-filled */
+  std::vector<unsigned> ready(n);
+  for (unsigned i = 0; i < n; i++)
+    ready[i] = i;
+  for (;;) {
+    while (!ready.empty()) {
+      size_t pick = next_random() % ready.size();
+      unsigned id = ready[pick];
+      ready[pick] = ready.back();
+      ready.pop_back();
+      fiber *f = &fibers[id];
+      resume(f);
+      if (f->state == F_WARP) try_release_warp(id / 32, ready);
+    }
+    /* Nothing can run: every thread has exited or waits at a barrier. */
+    const fiber *waiting = nullptr, *done = nullptr;
+    for (unsigned i = 0; i < n; i++) {
+      const fiber &f = fibers[i];
+      if (f.state == F_DONE) {
+        if (!done) done = &f;
+      } else if (f.state == F_WARP) {
+        char a[64];
+        describe(f, a, sizeof a);
+        fail("deadlock: %s waits at the warp collective at %s:%d while lanes of its mask wait "
+             "at __syncthreads",
+             a, f.file, f.line);
+      } else if (!waiting) {
+        waiting = &f;
+      }
+    }
+    if (!waiting) return;
+    char a[64], b[64];
+    describe(*waiting, a, sizeof a);
+    if (done) {
+      describe(*done, b, sizeof b);
+      fail("divergent barrier: %s waits at __syncthreads at %s:%d but %s has exited", a,
+           waiting->file, waiting->line, b);
+    }
+    for (unsigned i = 0; i < n; i++) {
+      const fiber &f = fibers[i];
+      if (f.file != waiting->file || f.line != waiting->line) {
+        describe(f, b, sizeof b);
+        fail("divergent barrier: %s waits at __syncthreads at %s:%d, %s at %s:%d", a, waiting->file,
+             waiting->line, b, f.file, f.line);
+      }
+    }
+    for (unsigned i = 0; i < n; i++) {
+      fibers[i].state = F_READY;
+      ready.push_back(i);
+    }
+  }
+}
+
+} // namespace
+
+const uint3 &thread_idx() {
+  if (!g_cur) {
+    std::fprintf(stderr, "emu: threadIdx read outside a kernel\n");
+    std::abort();
+  }
+  return g_cur->tid;
+}
+
+int lane_id() { return static_cast<int>(g_cur->linear % 32); }
+
+void syncthreads(const char *file, int line) {
+  fiber *f = g_cur;
+  f->state = F_BLOCK_BARRIER;
+  f->file = file;
+  f->line = line;
+  to_scheduler(f, false);
+}
+
+uint64_t warp_collective(unsigned mask, uint64_t value, int src_lane, const char *file, int line) {
+  fiber *f = g_cur;
+  unsigned lane = f->linear % 32, w = f->linear / 32;
+  unsigned lanes = warp_lanes(w, nthr);
+  char a[64];
+  describe(*f, a, sizeof a);
+  if (!(mask >> lane & 1))
+    fail("warp collective at %s:%d: %s calls it with mask %#x, which leaves out its own lane %u",
+         file, line, a, mask, lane);
+  if (mask & ~lanes)
+    fail("warp collective at %s:%d: %s names lanes (mask %#x) beyond the block's threads "
+         "(its warp has lanes %#x)",
+         file, line, a, mask, lanes);
+  f->state = F_WARP;
+  f->mask = mask;
+  f->value = value;
+  f->src = src_lane;
+  f->file = file;
+  f->line = line;
+  to_scheduler(f, false);
+  return f->result;
+}
+
+int shfl_src_idx(int src, int width) {
+  int lane = lane_id();
+  return (lane & ~(width - 1)) + (src & (width - 1));
+}
+
+int shfl_src_down(unsigned delta, int width) {
+  int lane = lane_id();
+  int seg = lane & (width - 1);
+  return seg + static_cast<int>(delta) < width ? lane + static_cast<int>(delta) : lane;
+}
+
+int shfl_src_xor(int lane_mask, int width) {
+  int lane = lane_id();
+  int src = lane ^ lane_mask;
+  return (src & ~(width - 1)) == (lane & ~(width - 1)) ? src : lane;
+}
+
+void *dyn_shared() {
+  if (!dyn_ptr) fail("dynamic shared memory used by a launch that asked for none");
+  return dyn_ptr;
+}
+
+cudaError_t launch(const char *name, dim3 grid, dim3 block, size_t shmem, void (*body)(void *),
+                   void *ctx) {
+  seed_once();
+  cur_kernel = name;
+  unsigned long threads = static_cast<unsigned long>(block.x) * block.y * block.z;
+  const char *why = nullptr;
+  if (!grid.x || !grid.y || !grid.z || !threads)
+    why = "a zero grid or block dimension";
+  else if (threads > MAX_THREADS)
+    why = "more than 1024 threads per block";
+  else if (block.x > 1024 || block.y > 1024 || block.z > 64)
+    why = "a block dimension beyond (1024, 1024, 64)";
+  else if (grid.y > 65535 || grid.z > 65535 || grid.x > 0x7fffffffu)
+    why = "a grid dimension beyond (2^31-1, 65535, 65535)";
+  else if (shmem > MAX_SHARED)
+    why = "more than 48 KiB of dynamic shared memory";
+  if (why) {
+    std::fprintf(stderr,
+                 "emu: launch of %s with grid (%u,%u,%u), block (%u,%u,%u), %zu bytes of shared "
+                 "memory: %s\n",
+                 name, grid.x, grid.y, grid.z, block.x, block.y, block.z, shmem, why);
+    last_error = cudaErrorInvalidConfiguration;
+    return last_error;
+  }
+  if (g_cur) fail("kernel launched from inside a kernel");
+  g_grid_dim = grid;
+  g_block_dim = block;
+  cur_body = body;
+  cur_ctx = ctx;
+  dyn_buf.assign(shmem, 0);
+  dyn_ptr = shmem ? dyn_buf.data() : nullptr;
+  if (fibers.size() < threads) fibers.resize(threads);
+  nthr = static_cast<unsigned>(threads);
+  for (unsigned z = 0, i = 0; z < block.z; z++)
+    for (unsigned y = 0; y < block.y; y++)
+      for (unsigned x = 0; x < block.x; x++, i++) {
+        fibers[i].tid = uint3{x, y, z};
+        fibers[i].linear = i;
+      }
+  for (unsigned bz = 0; bz < grid.z; bz++)
+    for (unsigned by = 0; by < grid.y; by++)
+      for (unsigned bx = 0; bx < grid.x; bx++) {
+        g_block_idx = uint3{bx, by, bz};
+        run_block();
+      }
+  dyn_ptr = nullptr;
+  cur_kernel = "";
+  return cudaSuccess;
+}
+
+/* ---- runtime ------------------------------------------------------------------------------ */
+
+struct stream_rec {
+  int id;
+};
+struct event_rec {
+  double ms;
+};
+
+namespace {
+/* A device allocation starts with this header, so cudaFree can check the
+ * pointer and keep the count of bytes in use. */
+struct alloc_header {
+  uint64_t magic;
+  size_t bytes;
+};
+constexpr uint64_t ALLOC_MAGIC = 0xdec1ce0fa110c8edULL;
+constexpr size_t HEADER = 256; /* keeps cudaMalloc's 256-byte alignment */
+
+double now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+cudaError_t record(cudaError_t e) {
+  if (e != cudaSuccess) last_error = e;
+  return e;
+}
+} // namespace
+
+size_t bytes_in_use() { return allocated; }
+
+cudaError_t cudaMalloc(void **p, size_t bytes) {
+  if (!p) return record(cudaErrorInvalidValue);
+  void *m = nullptr;
+  if (posix_memalign(&m, HEADER, HEADER + bytes)) return record(cudaErrorMemoryAllocation);
+  alloc_header *h = static_cast<alloc_header *>(m);
+  h->magic = ALLOC_MAGIC;
+  h->bytes = bytes;
+  allocated += bytes;
+  *p = static_cast<char *>(m) + HEADER;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFree(void *p) {
+  if (!p) return cudaSuccess;
+  alloc_header *h = reinterpret_cast<alloc_header *>(static_cast<char *>(p) - HEADER);
+  if (h->magic != ALLOC_MAGIC) return record(cudaErrorInvalidDevicePointer);
+  h->magic = 0;
+  allocated -= h->bytes;
+  std::free(h);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
+    return record(cudaErrorInvalidMemcpyDirection);
+  if (bytes && (!dst || !src)) return record(cudaErrorInvalidValue);
+  if (bytes) std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t) {
+  return cudaMemcpy(dst, src, bytes, kind);
+}
+
+cudaError_t cudaMemset(void *p, int value, size_t bytes) {
+  if (bytes && !p) return record(cudaErrorInvalidValue);
+  if (bytes) std::memset(p, value, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) {
+  return cudaMemset(p, value, bytes);
+}
+
+/* Work runs when it is issued, so every stream is always complete. */
+cudaError_t cudaStreamCreate(cudaStream_t *s) {
+  static int next_id = 1;
+  if (!s) return record(cudaErrorInvalidValue);
+  *s = new stream_rec{next_id++};
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  if (!s) return record(cudaErrorInvalidResourceHandle);
+  delete s;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+
+cudaError_t cudaEventCreate(cudaEvent_t *e) {
+  if (!e) return record(cudaErrorInvalidValue);
+  *e = new event_rec{0.0};
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  if (!e) return record(cudaErrorInvalidResourceHandle);
+  delete e;
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  if (!e) return record(cudaErrorInvalidResourceHandle);
+  e->ms = now_ms();
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  return e ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
+}
+
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
+  if (!ms) return record(cudaErrorInvalidValue);
+  if (!start || !end) return record(cudaErrorInvalidResourceHandle);
+  *ms = static_cast<float>(end->ms - start->ms);
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+
+cudaError_t cudaGetDeviceCount(int *count) {
+  if (!count) return record(cudaErrorInvalidValue);
+  *count = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device) {
+  return device == 0 ? cudaSuccess : record(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaGetDevice(int *device) {
+  if (!device) return record(cudaErrorInvalidValue);
+  *device = 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetLastError() {
+  cudaError_t e = last_error;
+  last_error = cudaSuccess;
+  return e;
+}
+
+cudaError_t cudaPeekAtLastError() { return last_error; }
+
+const char *cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+  case cudaSuccess:
+    return "cudaSuccess";
+  case cudaErrorInvalidValue:
+    return "cudaErrorInvalidValue";
+  case cudaErrorMemoryAllocation:
+    return "cudaErrorMemoryAllocation";
+  case cudaErrorInvalidConfiguration:
+    return "cudaErrorInvalidConfiguration";
+  case cudaErrorInvalidDevicePointer:
+    return "cudaErrorInvalidDevicePointer";
+  case cudaErrorInvalidMemcpyDirection:
+    return "cudaErrorInvalidMemcpyDirection";
+  case cudaErrorInvalidResourceHandle:
+    return "cudaErrorInvalidResourceHandle";
+  }
+  return "cudaErrorUnknown";
+}
+
+const char *cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+  case cudaSuccess:
+    return "no error";
+  case cudaErrorInvalidValue:
+    return "invalid argument";
+  case cudaErrorMemoryAllocation:
+    return "out of memory";
+  case cudaErrorInvalidConfiguration:
+    return "invalid configuration argument";
+  case cudaErrorInvalidDevicePointer:
+    return "invalid device pointer";
+  case cudaErrorInvalidMemcpyDirection:
+    return "invalid copy direction for memcpy";
+  case cudaErrorInvalidResourceHandle:
+    return "invalid resource handle";
+  }
+  return "unknown error";
+}
+
+} // namespace emu

@@ -1,0 +1,255 @@
+/* emu.h — the SIMT host emulator: CUDA's built-ins and runtime for g++.
+ *
+ * kernels/cuda/<name>.cu are compiled as host C++ with this header in place of
+ * cuda_runtime.h (kernels/cuda/cuda_compat.cuh chooses). A launch runs the
+ * grid on the calling OS thread: blocks one after another, the threads of a
+ * block as fibers that switch only at __syncthreads and warp collectives.
+ * Between two barriers the ready fibers run in a random order (seeded; the
+ * EMU_SEED environment variable overrides), so a shared-memory race shows up
+ * as a wrong result. The emulator stops the process with a report when
+ * threads of a block reach different barriers, when a thread exits while
+ * others wait at a barrier, when a warp collective names lanes that cannot
+ * take part, and when a launch exceeds the hardware limits (1024 threads per
+ * block, 48 KiB of shared memory). Device memory is host heap memory, so
+ * AddressSanitizer (the emulator tests build with it) catches out-of-bounds
+ * accesses; the fiber switches are announced to it.
+ *
+ * Static __shared__ variables are function-local statics: blocks run one at
+ * a time, so one copy serves every block. They live in the section
+ * "emu_shared" so their sizes can be audited per kernel (tests/cuda). */
+#ifndef CTRAIN_CUDA_EMU_H
+#define CTRAIN_CUDA_EMU_H
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+/* ---- qualifiers ------------------------------------------------------------------------- */
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline __attribute__((always_inline))
+#define __restrict__ __restrict
+#define __launch_bounds__(...)
+#define __shared__ __attribute__((section("emu_shared"))) static
+
+/* ---- vector types and built-in variables ------------------------------------------------ */
+struct uint3 {
+  unsigned x, y, z;
+};
+struct dim3 {
+  unsigned x, y, z;
+  constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+
+enum cudaError {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInvalidDevicePointer = 17,
+  cudaErrorInvalidMemcpyDirection = 21,
+  cudaErrorInvalidResourceHandle = 400,
+};
+typedef enum cudaError cudaError_t;
+
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4
+};
+
+namespace emu {
+
+struct stream_rec;
+struct event_rec;
+
+/* The fiber running now; the block and grid of the running launch. */
+struct fiber;
+extern fiber *g_cur;
+extern uint3 g_block_idx;
+extern dim3 g_block_dim, g_grid_dim;
+const uint3 &thread_idx();
+
+/* Barriers and warp collectives, with the call site for reports. */
+void syncthreads(const char *file, int line);
+uint64_t warp_collective(unsigned mask, uint64_t value, int src_lane, const char *file, int line);
+int lane_id();
+int shfl_src_idx(int src, int width);
+int shfl_src_down(unsigned delta, int width);
+int shfl_src_xor(int lane_mask, int width);
+void *dyn_shared();
+
+/* Runs body(ctx) as every thread of the grid; returns the launch error. */
+cudaError_t launch(const char *name, dim3 grid, dim3 block, size_t shmem, void (*body)(void *),
+                   void *ctx);
+
+template <class T> uint64_t to_bits(T v) {
+  static_assert(sizeof(T) <= 8, "warp shuffles move at most 8 bytes");
+  uint64_t b = 0;
+  std::memcpy(&b, &v, sizeof v);
+  return b;
+}
+template <class T> T from_bits(uint64_t b) {
+  T v;
+  std::memcpy(&v, &b, sizeof v);
+  return v;
+}
+
+/* A launch: LAUNCH(k, grid, block, shmem, stream)(args...) copies the
+ * arguments once, converted to the kernel's parameter types as a real launch
+ * does, and runs the kernel on every thread. */
+template <class... P> struct launcher {
+  void (*kernel)(P...);
+  const char *name;
+  dim3 grid, block;
+  size_t shmem;
+  template <class... A> cudaError_t operator()(A &&...a) const {
+    struct frame {
+      void (*kernel)(P...);
+      std::tuple<std::decay_t<P>...> args;
+    } f{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(a)...)};
+    return launch(
+        name, grid, block, shmem,
+        [](void *p) {
+          frame *fr = static_cast<frame *>(p);
+          std::apply(fr->kernel, fr->args);
+        },
+        &f);
+  }
+};
+template <class... P>
+launcher<P...> make_launcher(void (*kernel)(P...), const char *name, dim3 grid, dim3 block,
+                             size_t shmem, stream_rec *) {
+  return launcher<P...>{kernel, name, grid, block, shmem};
+}
+
+} // namespace emu
+
+#define threadIdx (emu::thread_idx())
+#define blockIdx (emu::g_block_idx)
+#define blockDim (emu::g_block_dim)
+#define gridDim (emu::g_grid_dim)
+#define warpSize 32
+
+#define LAUNCH(kernel, grid, block, shmem, stream)                                                 \
+  emu::make_launcher(kernel, #kernel, grid, block, shmem, stream)
+#define DYN_SHARED(type, name) type *name = static_cast<type *>(emu::dyn_shared())
+
+#define __syncthreads() emu::syncthreads(__FILE__, __LINE__)
+#define __syncwarp(mask) ((void)emu::warp_collective((mask), 0, emu::lane_id(), __FILE__, __LINE__))
+#define __shfl_sync(mask, var, src, ...)                                                           \
+  emu::shfl_((mask), (var), emu::shfl_src_idx((src), emu::width_(__VA_ARGS__ + 0)), __FILE__,      \
+             __LINE__)
+#define __shfl_down_sync(mask, var, delta, ...)                                                    \
+  emu::shfl_((mask), (var), emu::shfl_src_down((delta), emu::width_(__VA_ARGS__ + 0)), __FILE__,   \
+             __LINE__)
+#define __shfl_xor_sync(mask, var, lane_mask, ...)                                                 \
+  emu::shfl_((mask), (var), emu::shfl_src_xor((lane_mask), emu::width_(__VA_ARGS__ + 0)),          \
+             __FILE__, __LINE__)
+
+namespace emu {
+/* The optional width argument of a shuffle: absent (0 here) means 32. */
+inline int width_(int w) { return w ? w : 32; }
+template <class T> T shfl_(unsigned mask, T var, int src, const char *file, int line) {
+  return from_bits<T>(warp_collective(mask, to_bits(var), src, file, line));
+}
+} // namespace emu
+
+/* ---- atomics: one OS thread runs every fiber, so plain updates are atomic ---------------- */
+template <class T> inline T atomicAdd(T *p, T v) {
+  T old = *p;
+  *p = old + v;
+  return old;
+}
+template <class T> inline T atomicMax(T *p, T v) {
+  T old = *p;
+  *p = old > v ? old : v;
+  return old;
+}
+template <class T> inline T atomicCAS(T *p, T compare, T v) {
+  T old = *p;
+  *p = old == compare ? v : old;
+  return old;
+}
+template <class T> inline T atomicExch(T *p, T v) {
+  T old = *p;
+  *p = v;
+  return old;
+}
+
+/* ---- math intrinsics the kernels use ------------------------------------------------------ */
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
+inline float __expf(float x) { return std::exp(x); }
+inline float __logf(float x) { return std::log(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline int __float_as_int(float f) { return emu::from_bits<int>(emu::to_bits(f)); }
+inline float __int_as_float(int i) { return emu::from_bits<float>(emu::to_bits(i)); }
+template <class T> inline T __ldg(const T *p) { return *p; }
+
+/* ---- runtime API ------------------------------------------------------------------------- */
+typedef emu::stream_rec *cudaStream_t;
+typedef emu::event_rec *cudaEvent_t;
+
+namespace emu {
+cudaError_t cudaMalloc(void **p, size_t bytes);
+template <class T> cudaError_t cudaMalloc(T **p, size_t bytes) {
+  return cudaMalloc(reinterpret_cast<void **>(p), bytes);
+}
+cudaError_t cudaFree(void *p);
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream);
+cudaError_t cudaMemset(void *p, int value, size_t bytes);
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t stream);
+cudaError_t cudaStreamCreate(cudaStream_t *s);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaEventCreate(cudaEvent_t *e);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaGetDeviceCount(int *count);
+cudaError_t cudaSetDevice(int device);
+cudaError_t cudaGetDevice(int *device);
+cudaError_t cudaGetLastError();
+cudaError_t cudaPeekAtLastError();
+const char *cudaGetErrorString(cudaError_t e);
+const char *cudaGetErrorName(cudaError_t e);
+/* Bytes of device memory currently allocated (tests check for leaks). */
+size_t bytes_in_use();
+} // namespace emu
+
+using emu::cudaDeviceSynchronize;
+using emu::cudaEventCreate;
+using emu::cudaEventDestroy;
+using emu::cudaEventElapsedTime;
+using emu::cudaEventRecord;
+using emu::cudaEventSynchronize;
+using emu::cudaFree;
+using emu::cudaGetDevice;
+using emu::cudaGetDeviceCount;
+using emu::cudaGetErrorName;
+using emu::cudaGetErrorString;
+using emu::cudaGetLastError;
+using emu::cudaMalloc;
+using emu::cudaMemcpy;
+using emu::cudaMemcpyAsync;
+using emu::cudaMemset;
+using emu::cudaMemsetAsync;
+using emu::cudaPeekAtLastError;
+using emu::cudaSetDevice;
+using emu::cudaStreamCreate;
+using emu::cudaStreamDestroy;
+using emu::cudaStreamSynchronize;
+
+#endif

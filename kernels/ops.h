@@ -1,0 +1,243 @@
+/* ops.h — the one list of ops ctrain computes, forward and backward.
+ *
+ * A backend (cpu/, cuda/) fills a `struct ops_backend` with function
+ * pointers. Kernels know tensors only as pointers and sizes; they never see
+ * the graph, the comm layer or a file.
+ *
+ * Conventions, shared by every op:
+ * - float32, row-major, contiguous unless a leading dimension is given.
+ * - Backward functions ACCUMULATE (+=) into every gradient they write; the
+ *   caller zeroes gradients once per step. A NULL gradient pointer means
+ *   "not needed" and is skipped.
+ * - `ctx` carries the backend's per-graph state: thread count and a scratch
+ *   buffer planned at build time (no kernel allocates).
+ */
+#ifndef CTRAIN_OPS_H
+#define CTRAIN_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ops_ctx {
+  int threads;        /* OpenMP threads (cpu) */
+  float *scratch;     /* planned workspace, `scratch_len` floats */
+  size_t scratch_len; /* as returned by the *_scratch functions, maxed */
+  void *backend_data; /* cuda: handles and streams */
+  /* Sums `n` doubles in place over every data-parallel replica (sync
+   * BatchNorm); NULL keeps statistics local. Set by the trainer, so kernels
+   * never see the comm layer. */
+  void (*reduce_sum)(void *user, double *buf, int n);
+  void *reduce_user;
+};
+
+enum act_kind { ACT_RELU = 0, ACT_SILU = 1, ACT_GELU = 2 };
+
+enum mask_kind {
+  MASK_NONE = 0,   /* attend everywhere */
+  MASK_CAUSAL = 1, /* key j > query i is -inf */
+  MASK_GIVEN = 2   /* mask[i*tk + j] == 0 is -inf, (tq, tk) shared by batch */
+};
+
+struct conv2d_shape {
+  int n, c, h, w;  /* input (n, c, h, w) */
+  int oc, kh, kw;  /* weight (oc, c, kh, kw) */
+  int stride, pad; /* same in both dimensions, as the models use */
+  int oh, ow;      /* output (n, oc, oh, ow) */
+};
+
+/* Scaled dot-product attention over `b` batches and `h` heads.
+ * q (b, tq, ldq) with head i in columns [i*dh, (i+1)*dh); k, v (b, tk, ldk/ldv);
+ * out (b, tq, ldo), heads concatenated the same way.
+ * probs (b, h, tq, tk) holds softmax(scale * q k^T + mask). */
+struct attn_shape {
+  int b, h, tq, tk, dh;
+  int ldq, ldk, ldv, ldo; /* row strides (elements) of q, k, v, out */
+  float scale;
+  enum mask_kind mask;
+  const float *given_mask; /* (tq, tk), MASK_GIVEN only */
+};
+
+/* Counter-based random stream: value i of stream (key, counter) is a pure
+ * function, so a kernel can regenerate any element without state. */
+struct rng_stream {
+  uint64_t key;
+  uint64_t counter;
+};
+
+struct ops_backend {
+  const char *name;
+
+  /* Memory the graph plans, in the backend's address space (device memory
+   * for cuda): alloc returns NULL when out of memory, never for 0 bytes;
+   * memset0 zeroes; upload/download copy host <-> backend and have finished
+   * when they return. Every op below takes backend pointers, except where a
+   * host pointer is stated. */
+  void *(*alloc)(size_t bytes);
+  void (*release)(void *p);
+  void (*memset0)(void *p, size_t bytes);
+  void (*upload)(void *dst, const void *src, size_t bytes);
+  void (*download)(void *dst, const void *src, size_t bytes);
+
+  /* C(m,n) = alpha op(A) op(B) + beta C, row-major, t* != 0 transposes. */
+  void (*matmul)(const struct ops_ctx *ctx, int ta, int tb, int m, int n, int k, float alpha,
+                 const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+  void (*matmul_batched)(const struct ops_ctx *ctx, int ta, int tb, int m, int n, int k,
+                         float alpha, const float *a, int lda, long stride_a, const float *b,
+                         int ldb, long stride_b, float beta, float *c, int ldc, long stride_c,
+                         int batch);
+
+  /* y(m,n) = x(m,k) w(n,k)^T + bias(n); bias may be NULL. */
+  void (*linear_fwd)(const struct ops_ctx *ctx, int m, int k, int n, const float *x, const float *w,
+                     const float *bias, float *y);
+  void (*linear_bwd)(const struct ops_ctx *ctx, int m, int k, int n, const float *dy,
+                     const float *x, const float *w, float *dx, float *dw, float *dbias);
+
+  /* Convolution; scratch needs conv2d_scratch(s, threads) floats. */
+  size_t (*conv2d_scratch)(const struct conv2d_shape *s, int threads);
+  void (*conv2d_fwd)(const struct ops_ctx *ctx, const struct conv2d_shape *s, const float *x,
+                     const float *w, const float *bias, float *y);
+  void (*conv2d_bwd)(const struct ops_ctx *ctx, const struct conv2d_shape *s, const float *dy,
+                     const float *x, const float *w, float *dx, float *dw, float *dbias);
+
+  /* BatchNorm2d over x (n, c, hw). Training: batch statistics (biased
+   * variance to normalise, unbiased into running_var), running stats updated
+   * with `momentum`; save_mean/save_rstd (c) kept for backward.
+   * Eval: running statistics, save_* untouched. */
+  void (*batchnorm2d_fwd)(const struct ops_ctx *ctx, int n, int c, int hw, const float *x,
+                          const float *gamma, const float *beta, float *running_mean,
+                          float *running_var, float momentum, float eps, int training, float *y,
+                          float *save_mean, float *save_rstd);
+  void (*batchnorm2d_bwd)(const struct ops_ctx *ctx, int n, int c, int hw, const float *dy,
+                          const float *x, const float *gamma, const float *save_mean,
+                          const float *save_rstd, float *dx, float *dgamma, float *dbeta);
+
+  /* MaxPool2d, kernel k, stride s, no padding, floor mode. idx holds the
+   * flat input index (within the (h,w) plane) of each output's maximum. */
+  void (*maxpool2d_fwd)(const struct ops_ctx *ctx, int n, int c, int h, int w, int k, int s,
+                        const float *x, float *y, int32_t *idx);
+  void (*maxpool2d_bwd)(const struct ops_ctx *ctx, int n, int c, int h, int w, int k, int s,
+                        const float *dy, const int32_t *idx, float *dx);
+
+  /* Mean over the middle axis: x (b, t, d) -> y (b, d) (mean over tokens). */
+  void (*mean_mid_fwd)(const struct ops_ctx *ctx, int b, int t, int d, const float *x, float *y);
+  void (*mean_mid_bwd)(const struct ops_ctx *ctx, int b, int t, int d, const float *dy, float *dx);
+  /* Mean over the last axis: x (rows, cols) -> y (rows). Global average pool
+   * of (n, c, h, w) is rows = n*c, cols = h*w. */
+  void (*mean_last_fwd)(const struct ops_ctx *ctx, int rows, int cols, const float *x, float *y);
+  void (*mean_last_bwd)(const struct ops_ctx *ctx, int rows, int cols, const float *dy, float *dx);
+
+  /* LayerNorm over the last axis d of x (rows, d); mean/rstd (rows) saved. */
+  void (*layernorm_fwd)(const struct ops_ctx *ctx, int rows, int d, const float *x,
+                        const float *gamma, const float *beta, float eps, float *y, float *mean,
+                        float *rstd);
+  void (*layernorm_bwd)(const struct ops_ctx *ctx, int rows, int d, const float *dy, const float *x,
+                        const float *gamma, const float *mean, const float *rstd, float *dx,
+                        float *dgamma, float *dbeta);
+
+  /* Elementwise activations; GELU is the exact erf form (PyTorch default). */
+  void (*act_fwd)(const struct ops_ctx *ctx, enum act_kind kind, size_t n, const float *x,
+                  float *y);
+  void (*act_bwd)(const struct ops_ctx *ctx, enum act_kind kind, size_t n, const float *x,
+                  const float *dy, float *dx);
+
+  /* Softmax over the last axis of (rows, cols). */
+  void (*softmax_fwd)(const struct ops_ctx *ctx, int rows, int cols, const float *x, float *y);
+  void (*softmax_bwd)(const struct ops_ctx *ctx, int rows, int cols, const float *y,
+                      const float *dy, float *dx);
+
+  /* Attention. With dropout p > 0 in training, probs_drop (b,h,tq,tk) holds
+   * probs * keep / (1-p), keep drawn from `rng`; otherwise probs_drop is NULL.
+   * scratch needs attention_scratch(s, threads) floats. */
+  size_t (*attention_scratch)(const struct attn_shape *s, int threads);
+  void (*attention_fwd)(const struct ops_ctx *ctx, const struct attn_shape *s, const float *q,
+                        const float *k, const float *v, float p, struct rng_stream rng,
+                        float *probs, float *probs_drop, float *out);
+  void (*attention_bwd)(const struct ops_ctx *ctx, const struct attn_shape *s, const float *dout,
+                        const float *q, const float *k, const float *v, const float *probs,
+                        const float *probs_drop, float *dq, float *dk, float *dv);
+
+  /* Embedding: y (n, d) = table[idx[i]]; table (vocab, d). */
+  void (*embedding_fwd)(const struct ops_ctx *ctx, int n, int d, const int32_t *idx,
+                        const float *table, float *y);
+  void (*embedding_bwd)(const struct ops_ctx *ctx, int n, int d, const int32_t *idx,
+                        const float *dy, float *dtable);
+
+  /* y (b, t, d) = x + P(t, d), P the sinusoidal encoding (ops_shared.h).
+   * Backward is the identity: use axpy. */
+  void (*posenc_fwd)(const struct ops_ctx *ctx, int b, int t, int d, const float *x, float *y);
+
+  /* Dropout with keep mask (n) saved; p == 0 copies. */
+  void (*dropout_fwd)(const struct ops_ctx *ctx, size_t n, float p, struct rng_stream rng,
+                      const float *x, float *y, uint8_t *keep);
+  void (*dropout_bwd)(const struct ops_ctx *ctx, size_t n, float p, const float *dy,
+                      const uint8_t *keep, float *dx);
+
+  /* y = a + b; y += alpha * x; y = alpha * y. */
+  void (*add_fwd)(const struct ops_ctx *ctx, size_t n, const float *a, const float *b, float *y);
+  void (*axpy)(const struct ops_ctx *ctx, size_t n, float alpha, const float *x, float *y);
+  void (*scale)(const struct ops_ctx *ctx, size_t n, float alpha, float *y);
+
+  /* y (b, c, r) = transpose of x (b, r, c); backward is the transpose back
+   * accumulated: transpose_bwd(dy (b,c,r)) += into dx (b,r,c). */
+  void (*transpose_fwd)(const struct ops_ctx *ctx, int b, int r, int c, const float *x, float *y);
+  void (*transpose_bwd)(const struct ops_ctx *ctx, int b, int r, int c, const float *dy, float *dx);
+
+  /* ViT patch extraction: x (n, c, h, w) -> y (n, (h/p)(w/p), c*p*p), p
+   * dividing h and w. Patches in row-major grid order, each flattened
+   * channel-major, then row, then column: torch's
+   * x.reshape(n, c, h/p, p, w/p, p).permute(0, 2, 4, 1, 3, 5). A permutation,
+   * so backward scatters dy (n, (h/p)(w/p), c*p*p) back: dx (n, c, h, w) += . */
+  void (*patch_fwd)(const struct ops_ctx *ctx, int n, int c, int h, int w, int p, const float *x,
+                    float *y);
+  void (*patch_bwd)(const struct ops_ctx *ctx, int n, int c, int h, int w, int p, const float *dy,
+                    float *dx);
+  /* Zero padding: x (n, c, h, w) -> y (n, c, h + 2 pad, w + 2 pad) with zero
+   * borders; backward dx (n, c, h, w) += the interior of dy. */
+  void (*pad2d_fwd)(const struct ops_ctx *ctx, int n, int c, int h, int w, int pad, const float *x,
+                    float *y);
+  void (*pad2d_bwd)(const struct ops_ctx *ctx, int n, int c, int h, int w, int pad, const float *dy,
+                    float *dx);
+
+  /* Cross-entropy over logits (n, classes) with integer labels. Rows whose
+   * label == ignore_index do not count. Label smoothing eps mixes the one-hot
+   * target with the uniform distribution as PyTorch does. Writes the mean
+   * loss over counted rows to *loss (backend memory) and softmax
+   * probabilities to probs; returns through *count (host memory) the number
+   * of counted rows. `divisor` > 0
+   * overrides the mean's denominator (the captioning loss divides by N*T). */
+  void (*cross_entropy_fwd)(const struct ops_ctx *ctx, int n, int classes, const float *logits,
+                            const int32_t *labels, int ignore_index, float smoothing, float divisor,
+                            float *probs, float *loss, int *count);
+  void (*cross_entropy_bwd)(const struct ops_ctx *ctx, int n, int classes, const float *probs,
+                            const int32_t *labels, int ignore_index, float smoothing, float divisor,
+                            int count, float dloss, float *dlogits);
+
+  /* Optimizers over flat buffers. Adam: wd as L2 (added to the gradient,
+   * torch.optim.Adam) unless decoupled (AdamW). `step` counts from 1. */
+  void (*adam_step)(const struct ops_ctx *ctx, size_t n, float *param, const float *grad, float *m,
+                    float *v, float lr, float beta1, float beta2, float eps, float wd,
+                    int decoupled, long step);
+  /* SGD with momentum (torch semantics: buf = momentum*buf + g, first step
+   * buf = g), L2 weight decay. */
+  void (*sgd_step)(const struct ops_ctx *ctx, size_t n, float *param, const float *grad, float *buf,
+                   float lr, float momentum, float wd, long step);
+
+  /* Sum of squares (gradient-norm clipping, the NaN check), accumulated in
+   * double. */
+  double (*sumsq)(const struct ops_ctx *ctx, size_t n, const float *x);
+};
+
+const struct ops_backend *ops_cpu(void);
+/* The CUDA backend (kernels/cuda); built when nvcc and NCCL are found, and
+ * in the SIMT emulator for the tests. kernels/cuda/cuda_backend.h has the
+ * device probe. */
+const struct ops_backend *ops_cuda(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

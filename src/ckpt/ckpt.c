@@ -1,0 +1,242 @@
+/* ckpt.c — checkpoint save and load. */
+#include "ckpt/ckpt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ckpt/h5io.h"
+
+static hid_t h5_type(enum dtype dt) {
+  switch (dt) {
+  case DT_F32:
+    return H5T_NATIVE_FLOAT;
+  case DT_I32:
+    return H5T_NATIVE_INT32;
+  case DT_I64:
+    return H5T_NATIVE_INT64;
+  case DT_U8:
+    return H5T_NATIVE_UINT8;
+  }
+  return H5T_NATIVE_FLOAT;
+}
+
+static int is_state(const struct tensor *t) {
+  return (t->kind == TK_PARAM || t->kind == TK_BUFFER) && t->name[0];
+}
+
+/* Host staging for tensors in backend memory: NULL on the cpu backend, whose
+ * memory HDF5 reads and writes directly; else a buffer for the largest
+ * parameter or buffer. */
+static int stage_alloc(const struct graph *g, void **stage, struct ct_err *e) {
+  *stage = NULL;
+  if (backend_host_memory(g->ops)) return CT_OK;
+  size_t bytes = 1;
+  for (int i = 0; i < g->ntensors; i++) {
+    const struct tensor *t = &g->tensors[i];
+    if (is_state(t) && t->numel * dtype_size(t->dtype) > bytes)
+      bytes = t->numel * dtype_size(t->dtype);
+  }
+  *stage = malloc(bytes);
+  if (!*stage) return err_set(e, CT_ERR_RUNTIME, "out of memory for checkpoint staging");
+  return CT_OK;
+}
+
+/* `bytes` of backend memory at p, readable on the host. */
+static const void *to_host(const struct ops_backend *o, const void *p, size_t bytes, void *stage) {
+  if (!stage) return p;
+  o->download(stage, p, bytes);
+  return stage;
+}
+
+static int write_tensor(hid_t f, const char *group, const struct tensor *t, const void *data,
+                        const char *file, struct ct_err *e) {
+  char name[GRAPH_NAME_LEN + 32];
+  hsize_t dims[GRAPH_MAX_DIMS];
+  for (int i = 0; i < t->ndim; i++)
+    dims[i] = (hsize_t)t->shape[i];
+  snprintf(name, sizeof name, "%s/%s", group, t->name);
+  return h5io_write(f, name, h5_type(t->dtype), t->ndim, dims, data, file, e);
+}
+
+static int save_body(hid_t f, const char *file, const struct graph *g, const struct optimizer *o,
+                     const struct ckpt_meta *meta, const uint64_t *rng, int rng_words, void *stage,
+                     struct ct_err *e) {
+  if (rng) {
+    hsize_t dims[2] = {(hsize_t)meta->world_size, (hsize_t)rng_words};
+    if (h5io_write(f, "/rng/state", H5T_NATIVE_UINT64, 2, dims, rng, file, e)) return e->code;
+  }
+  for (int i = 0; i < g->ntensors; i++) {
+    const struct tensor *t = &g->tensors[i];
+    if (!is_state(t)) continue;
+    size_t bytes = t->numel * dtype_size(t->dtype);
+    if (write_tensor(f, "/model", t, to_host(g->ops, t->data, bytes, stage), file, e))
+      return e->code;
+    if (t->kind != TK_PARAM || !o) continue;
+    size_t off = (size_t)((const float *)t->data - g->params);
+    if (write_tensor(f, "/optim/exp_avg", t, to_host(o->ops, o->m + off, bytes, stage), file, e))
+      return e->code;
+    if (o->kind != OPTIM_SGD &&
+        write_tensor(f, "/optim/exp_avg_sq", t, to_host(o->ops, o->v + off, bytes, stage), file, e))
+      return e->code;
+  }
+  if (h5io_attr_write_long(f, "format_version", CKPT_FORMAT_VERSION, file, e) ||
+      h5io_attr_write_str(f, "ctrain_version", CTRAIN_VERSION, file, e) ||
+      h5io_attr_write_str(f, "model", meta->model, file, e) ||
+      h5io_attr_write_long(f, "num_classes", meta->num_classes, file, e) ||
+      h5io_attr_write_long(f, "step", meta->step, file, e) ||
+      h5io_attr_write_long(f, "epoch", meta->epoch, file, e) ||
+      h5io_attr_write_long(f, "epoch_batch", meta->epoch_batch, file, e) ||
+      h5io_attr_write_long(f, "schedule_step", meta->step, file, e) ||
+      h5io_attr_write_double(f, "lr", meta->lr, file, e) ||
+      h5io_attr_write_long(f, "world_size", meta->world_size, file, e) ||
+      h5io_attr_write_long(f, "optimizer_step", o ? o->step : 0, file, e) ||
+      h5io_attr_write_str(f, "config", meta->config, file, e))
+    return e->code;
+  return CT_OK;
+}
+
+static int fsync_path(const char *path, int directory) {
+  int fd = open(path, directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+int ckpt_save(const char *path, const struct graph *g, const struct optimizer *o,
+              const struct ckpt_meta *meta, const uint64_t *rng, int rng_words, struct ct_err *e) {
+  char tmp[4200], dir[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  void *stage;
+  if (stage_alloc(g, &stage, e)) return e->code;
+  h5io_quiet();
+  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (f < 0) {
+    free(stage);
+    return err_set(e, CT_ERR_RUNTIME, "%s: cannot create checkpoint (H5Fcreate)", tmp);
+  }
+  int rc = save_body(f, tmp, g, o, meta, rng, rng_words, stage, e);
+  free(stage);
+  if (H5Fclose(f) < 0 && !rc) rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Fclose failed", tmp);
+  if (!rc && fsync_path(tmp, 0) != 0)
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: fsync failed: %s", tmp, strerror(errno));
+  if (!rc && rename(tmp, path) != 0)
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: rename to %s failed: %s", tmp, path, strerror(errno));
+  if (rc) {
+    unlink(tmp);
+    return rc;
+  }
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = '\0';
+  fsync_path(slash ? dir : ".", 1);
+  return CT_OK;
+}
+
+static hid_t open_ckpt(const char *path, struct ct_err *e) {
+  h5io_quiet();
+  if (access(path, R_OK) != 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: cannot read checkpoint: %s", path, strerror(errno));
+    return -1;
+  }
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0)
+    err_set(e, CT_ERR_RUNTIME, "%s: not a readable HDF5 file (truncated or corrupt?)", path);
+  return f;
+}
+
+static int read_meta(hid_t f, const char *path, struct ckpt_meta *m, struct ct_err *e) {
+  long version;
+  memset(m, 0, sizeof *m);
+  if (h5io_attr_read_long(f, "format_version", &version, path, e)) return e->code;
+  if (version != CKPT_FORMAT_VERSION)
+    return err_set(e, CT_ERR_RUNTIME, "%s: checkpoint format %ld, this ctrain reads %d", path,
+                   version, CKPT_FORMAT_VERSION);
+  if (h5io_attr_read_str(f, "model", m->model, sizeof m->model, path, e) ||
+      h5io_attr_read_long(f, "num_classes", &m->num_classes, path, e) ||
+      h5io_attr_read_long(f, "step", &m->step, path, e) ||
+      h5io_attr_read_long(f, "epoch", &m->epoch, path, e) ||
+      h5io_attr_read_long(f, "epoch_batch", &m->epoch_batch, path, e) ||
+      h5io_attr_read_double(f, "lr", &m->lr, path, e) ||
+      h5io_attr_read_long(f, "world_size", &m->world_size, path, e) ||
+      h5io_attr_read_str(f, "config", m->config, sizeof m->config, path, e))
+    return e->code;
+  return CT_OK;
+}
+
+int ckpt_read_meta(const char *path, struct ckpt_meta *meta, struct ct_err *e) {
+  hid_t f = open_ckpt(path, e);
+  if (f < 0) return e->code;
+  int rc = read_meta(f, path, meta, e);
+  H5Fclose(f);
+  return rc;
+}
+
+/* Reads group/name into `data`, backend memory of `o`, through `stage`. */
+static int load_tensor(hid_t f, const char *path, const char *group, const struct tensor *t,
+                       const struct ops_backend *o, void *data, void *stage, struct ct_err *e) {
+  char name[GRAPH_NAME_LEN + 32];
+  int nd;
+  hsize_t dims[8];
+  snprintf(name, sizeof name, "%s/%s", group, t->name);
+  if (h5io_shape(f, name, &nd, dims, path, e)) return e->code;
+  int same = nd == t->ndim;
+  for (int i = 0; same && i < nd; i++)
+    same = dims[i] == (hsize_t)t->shape[i];
+  if (!same)
+    return err_set(e, CT_ERR_RUNTIME, "%s: '%s' has a different shape than the model's", path,
+                   name);
+  if (h5io_read(f, name, h5_type(t->dtype), t->numel, stage ? stage : data, path, e))
+    return e->code;
+  if (stage) o->upload(data, stage, t->numel * dtype_size(t->dtype));
+  return CT_OK;
+}
+
+int ckpt_load(const char *path, struct graph *g, struct optimizer *o, struct ct_err *e) {
+  void *stage;
+  if (stage_alloc(g, &stage, e)) return e->code;
+  hid_t f = open_ckpt(path, e);
+  if (f < 0) {
+    free(stage);
+    return e->code;
+  }
+  struct ckpt_meta meta;
+  int rc = read_meta(f, path, &meta, e);
+  for (int i = 0; !rc && i < g->ntensors; i++) {
+    const struct tensor *t = &g->tensors[i];
+    if (!is_state(t)) continue;
+    rc = load_tensor(f, path, "/model", t, g->ops, t->data, stage, e);
+    if (rc || t->kind != TK_PARAM || !o) continue;
+    size_t off = (size_t)((const float *)t->data - g->params);
+    rc = load_tensor(f, path, "/optim/exp_avg", t, o->ops, o->m + off, stage, e);
+    if (!rc && o->kind != OPTIM_SGD)
+      rc = load_tensor(f, path, "/optim/exp_avg_sq", t, o->ops, o->v + off, stage, e);
+  }
+  if (!rc && o) rc = h5io_attr_read_long(f, "optimizer_step", &o->step, path, e);
+  H5Fclose(f);
+  free(stage);
+  return rc;
+}
+
+int ckpt_verify(const char *path, struct ct_err *e) {
+  hid_t f = open_ckpt(path, e);
+  if (f < 0) return e->code;
+  struct ckpt_meta *meta = malloc(sizeof *meta);
+  int rc = meta ? read_meta(f, path, meta, e) : err_set(e, CT_ERR_RUNTIME, "out of memory");
+  free(meta);
+  if (!rc) rc = h5io_walk(f, NULL, path, e);
+  H5Fclose(f);
+  return rc;
+}
+
+int ckpt_inspect(const char *path, FILE *out, struct ct_err *e) {
+  hid_t f = open_ckpt(path, e);
+  if (f < 0) return e->code;
+  int rc = h5io_walk(f, out, path, e);
+  H5Fclose(f);
+  return rc;
+}

@@ -1,0 +1,299 @@
+/* h5io.c — checked HDF5 helpers. */
+#include "ckpt/h5io.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+void h5io_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* zlib's crc32 takes at most UINT_MAX bytes a call. */
+static uint32_t checksum(const void *data, size_t bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const Bytef *p = data;
+  for (size_t off = 0; off < bytes; off += 1u << 30) {
+    size_t n = bytes - off < (1u << 30) ? bytes - off : (1u << 30);
+    crc = crc32(crc, p + off, (uInt)n);
+  }
+  return (uint32_t)crc;
+}
+
+/* Compares the dataset's `crc32` attribute, if any, with data's bytes. */
+static int verify_crc(hid_t ds, const char *name, const void *data, size_t bytes, const char *file,
+                      struct ct_err *e) {
+  if (H5Aexists(ds, "crc32") <= 0) return CT_OK;
+  long want;
+  if (h5io_attr_read_long(ds, "crc32", &want, file, e)) return e->code;
+  if ((uint32_t)want != checksum(data, bytes))
+    return err_set(e, CT_ERR_RUNTIME, "%s: checksum mismatch in '%s' (corrupt file)", file, name);
+  return CT_OK;
+}
+
+int h5io_write(hid_t loc, const char *name, hid_t type, int ndim, const hsize_t *dims,
+               const void *data, const char *file, struct ct_err *e) {
+  hid_t space = ndim == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(ndim, dims, NULL);
+  if (space < 0) return err_set(e, CT_ERR_RUNTIME, "%s: H5Screate failed for '%s'", file, name);
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t ds = H5Dcreate2(loc, name, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  H5Pclose(lcpl);
+  H5Sclose(space);
+  if (ds < 0) return err_set(e, CT_ERR_RUNTIME, "%s: H5Dcreate2 failed for '%s'", file, name);
+  herr_t rc = H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+  size_t bytes = H5Tget_size(type);
+  for (int i = 0; i < ndim; i++)
+    bytes *= dims[i];
+  int crc_rc =
+      rc < 0 ? CT_OK : h5io_attr_write_long(ds, "crc32", (long)checksum(data, bytes), file, e);
+  if (H5Dclose(ds) < 0 || rc < 0)
+    return err_set(e, CT_ERR_RUNTIME, "%s: H5Dwrite failed for '%s'", file, name);
+  return crc_rc;
+}
+
+int h5io_shape(hid_t loc, const char *name, int *ndim, hsize_t *dims, const char *file,
+               struct ct_err *e) {
+  if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
+    return err_set(e, CT_ERR_RUNTIME, "%s: no dataset '%s'", file, name);
+  hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+  if (ds < 0) return err_set(e, CT_ERR_RUNTIME, "%s: H5Dopen2 failed for '%s'", file, name);
+  hid_t space = H5Dget_space(ds);
+  int nd = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+  if (nd < 0 || nd > 8) {
+    if (space >= 0) H5Sclose(space);
+    H5Dclose(ds);
+    return err_set(e, CT_ERR_RUNTIME, "%s: cannot read the shape of '%s'", file, name);
+  }
+  H5Sget_simple_extent_dims(space, dims, NULL);
+  *ndim = nd;
+  H5Sclose(space);
+  H5Dclose(ds);
+  return CT_OK;
+}
+
+int h5io_read(hid_t loc, const char *name, hid_t type, size_t numel, void *data, const char *file,
+              struct ct_err *e) {
+  int nd;
+  hsize_t dims[8];
+  if (h5io_shape(loc, name, &nd, dims, file, e)) return e->code;
+  size_t have = 1;
+  for (int i = 0; i < nd; i++)
+    have *= dims[i];
+  if (have != numel)
+    return err_set(e, CT_ERR_RUNTIME, "%s: dataset '%s' has %zu elements, expected %zu", file, name,
+                   have, numel);
+  hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+  if (ds < 0) return err_set(e, CT_ERR_RUNTIME, "%s: H5Dopen2 failed for '%s'", file, name);
+  herr_t rc = H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+  int vrc = rc < 0 ? CT_OK : verify_crc(ds, name, data, numel * H5Tget_size(type), file, e);
+  H5Dclose(ds);
+  if (rc < 0)
+    return err_set(e, CT_ERR_RUNTIME, "%s: H5Dread failed for '%s' (corrupt file?)", file, name);
+  return vrc;
+}
+
+static int attr_write(hid_t loc, const char *name, hid_t type, const void *v, const char *file,
+                      struct ct_err *e) {
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Sclose(space);
+  if (a < 0) return err_set(e, CT_ERR_RUNTIME, "%s: H5Acreate2 failed for '%s'", file, name);
+  herr_t rc = H5Awrite(a, type, v);
+  if (H5Aclose(a) < 0 || rc < 0)
+    return err_set(e, CT_ERR_RUNTIME, "%s: H5Awrite failed for '%s'", file, name);
+  return CT_OK;
+}
+
+static int attr_read(hid_t loc, const char *name, hid_t type, void *v, const char *file,
+                     struct ct_err *e) {
+  if (H5Aexists(loc, name) <= 0)
+    return err_set(e, CT_ERR_RUNTIME, "%s: attribute '%s' is missing", file, name);
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+  herr_t rc = a < 0 ? -1 : H5Aread(a, type, v);
+  if (a >= 0) H5Aclose(a);
+  if (rc < 0) return err_set(e, CT_ERR_RUNTIME, "%s: cannot read attribute '%s'", file, name);
+  return CT_OK;
+}
+
+int h5io_attr_write_long(hid_t loc, const char *name, long v, const char *file, struct ct_err *e) {
+  return attr_write(loc, name, H5T_NATIVE_LONG, &v, file, e);
+}
+
+int h5io_attr_write_double(hid_t loc, const char *name, double v, const char *file,
+                           struct ct_err *e) {
+  return attr_write(loc, name, H5T_NATIVE_DOUBLE, &v, file, e);
+}
+
+int h5io_attr_read_double(hid_t loc, const char *name, double *v, const char *file,
+                          struct ct_err *e) {
+  return attr_read(loc, name, H5T_NATIVE_DOUBLE, v, file, e);
+}
+
+int h5io_attr_write_str(hid_t loc, const char *name, const char *s, const char *file,
+                        struct ct_err *e) {
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, strlen(s) + 1);
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Sclose(space);
+  herr_t rc = a < 0 ? -1 : H5Awrite(a, type, s);
+  H5Tclose(type);
+  if (a < 0 || H5Aclose(a) < 0 || rc < 0)
+    return err_set(e, CT_ERR_RUNTIME, "%s: writing attribute '%s' failed", file, name);
+  return CT_OK;
+}
+
+int h5io_attr_read_long(hid_t loc, const char *name, long *v, const char *file, struct ct_err *e) {
+  return attr_read(loc, name, H5T_NATIVE_LONG, v, file, e);
+}
+
+int h5io_attr_read_str(hid_t loc, const char *name, char *buf, size_t len, const char *file,
+                       struct ct_err *e) {
+  if (H5Aexists(loc, name) <= 0)
+    return err_set(e, CT_ERR_RUNTIME, "%s: attribute '%s' is missing", file, name);
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+  if (a < 0) return err_set(e, CT_ERR_RUNTIME, "%s: H5Aopen failed for '%s'", file, name);
+  hid_t ftype = H5Aget_type(a);
+  int bad = ftype < 0 || H5Tget_class(ftype) != H5T_STRING || H5Tis_variable_str(ftype) > 0 ||
+            H5Tget_size(ftype) >= len;
+  herr_t rc = -1;
+  if (!bad) {
+    hid_t mtype = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mtype, H5Tget_size(ftype) + 1);
+    memset(buf, 0, len);
+    rc = H5Aread(a, mtype, buf);
+    H5Tclose(mtype);
+  }
+  if (ftype >= 0) H5Tclose(ftype);
+  H5Aclose(a);
+  if (bad || rc < 0)
+    return err_set(e, CT_ERR_RUNTIME, "%s: attribute '%s' is not a readable string", file, name);
+  return CT_OK;
+}
+
+static void print_type(FILE *out, hid_t t) {
+  size_t bits = H5Tget_size(t) * 8;
+  switch (H5Tget_class(t)) {
+  case H5T_INTEGER:
+    fprintf(out, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits);
+    break;
+  case H5T_FLOAT:
+    fprintf(out, "float%zu", bits);
+    break;
+  case H5T_STRING:
+    fputs("string", out);
+    break;
+  default:
+    fputs("other", out);
+  }
+}
+
+/* A root attribute: numbers and strings in full, arrays up to 16 values. */
+static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
+  (void)info;
+  FILE *out = data;
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT), t = a < 0 ? -1 : H5Aget_type(a);
+  hid_t s = a < 0 ? -1 : H5Aget_space(a);
+  hssize_t n = s < 0 ? -1 : H5Sget_simple_extent_npoints(s);
+  fprintf(out, "  @%s = ", name);
+  if (t >= 0 && H5Tget_class(t) == H5T_STRING && n == 1 && H5Tis_variable_str(t) <= 0) {
+    size_t len = H5Tget_size(t);
+    char *buf = calloc(len + 1, 1);
+    hid_t m = H5Tcopy(H5T_C_S1);
+    H5Tset_size(m, len + 1);
+    if (buf && H5Aread(a, m, buf) >= 0) fprintf(out, strchr(buf, '\n') ? "\n%s" : "%s", buf);
+    H5Tclose(m);
+    free(buf);
+  } else if (t >= 0 && H5Tget_class(t) == H5T_STRING && n > 0 && H5Tis_variable_str(t) > 0) {
+    char **v = calloc((size_t)n, sizeof *v);
+    hid_t m = H5Tcopy(H5T_C_S1);
+    H5Tset_size(m, H5T_VARIABLE);
+    H5Tset_cset(m, H5Tget_cset(t));
+    if (v && H5Aread(a, m, v) >= 0)
+      for (hssize_t i = 0; i < n; i++)
+        fprintf(out, "%s%s", i ? ", " : "", v[i] ? v[i] : "");
+    for (hssize_t i = 0; v && i < n; i++)
+      H5free_memory(v[i]);
+    H5Tclose(m);
+    free(v);
+  } else if (t >= 0 && (H5Tget_class(t) == H5T_INTEGER || H5Tget_class(t) == H5T_FLOAT) && n > 0 &&
+             n <= 16) {
+    double v[16];
+    if (H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0)
+      for (hssize_t i = 0; i < n; i++)
+        fprintf(out, "%s%.10g", i ? ", " : "", v[i]);
+  } else {
+    fputs("(not shown)", out);
+  }
+  fputc('\n', out);
+  if (s >= 0) H5Sclose(s);
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  return 0;
+}
+
+struct walk {
+  FILE *out;
+  const char *file;
+  struct ct_err *e;
+  long datasets, bad;
+};
+
+static herr_t walk_object(hid_t f, const char *rel, const H5O_info_t *info, void *data) {
+  struct walk *w = data;
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  char name[1024];
+  snprintf(name, sizeof name, "/%s", rel);
+  w->datasets++;
+  int nd;
+  hsize_t dims[8];
+  struct ct_err err = {0};
+  if (h5io_shape(f, name, &nd, dims, w->file, &err)) {
+    if (!w->bad++) *w->e = err;
+    if (w->out) fprintf(w->out, "  %s: %s\n", name, err.msg);
+    return 0;
+  }
+  hid_t ds = H5Dopen2(f, name, H5P_DEFAULT), t = ds < 0 ? -1 : H5Dget_type(ds);
+  int has_crc = ds >= 0 && H5Aexists(ds, "crc32") > 0;
+  size_t numel = 1;
+  for (int i = 0; i < nd; i++)
+    numel *= dims[i];
+  const char *state = "no checksum";
+  if (has_crc) {
+    /* Read as stored: the checksum is over the native bytes the writer had. */
+    hid_t mt = H5Tget_native_type(t, H5T_DIR_DEFAULT);
+    void *buf = malloc(numel * H5Tget_size(mt) + 1);
+    int rc = buf ? h5io_read(f, name, mt, numel, buf, w->file, &err)
+                 : err_set(&err, CT_ERR_RUNTIME, "%s: out of memory reading '%s'", w->file, name);
+    free(buf);
+    H5Tclose(mt);
+    state = rc ? "BAD" : "checksum ok";
+    if (rc && !w->bad++) *w->e = err;
+  }
+  if (w->out) {
+    fprintf(w->out, "  %-45s ", name);
+    if (t >= 0) print_type(w->out, t);
+    fputs(" (", w->out);
+    for (int i = 0; i < nd; i++)
+      fprintf(w->out, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
+    fprintf(w->out, ")  %s\n", state);
+  }
+  if (t >= 0) H5Tclose(t);
+  if (ds >= 0) H5Dclose(ds);
+  return 0;
+}
+
+int h5io_walk(hid_t f, FILE *out, const char *file, struct ct_err *e) {
+  struct walk w = {out, file, e, 0, 0};
+  if (out) {
+    fprintf(out, "%s\nroot attributes:\n", file);
+    hsize_t idx = 0;
+    H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, print_attr, out);
+    fputs("datasets:\n", out);
+  }
+  if (H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_INC, walk_object, &w, H5O_INFO_BASIC) < 0)
+    return err_set(e, CT_ERR_RUNTIME, "%s: H5Ovisit2 failed (corrupt file?)", file);
+  if (w.bad) return e->code;
+  if (out) fprintf(out, "%ld datasets\n", w.datasets);
+  return CT_OK;
+}

@@ -1,0 +1,19 @@
+#include "core/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int err_set(struct ct_err *e, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  va_end(ap);
+  e->code = code;
+  return code;
+}
+
+_Noreturn void ct_panic(const char *file, int line, const char *what) {
+  fprintf(stderr, "ctrain: internal error at %s:%d: %s\n", file, line, what);
+  abort();
+}

@@ -1,0 +1,25 @@
+/* error.h — errors are values: a function that can fail on input fills a
+ * `struct ct_err` with a one-line message naming the file, dataset or key,
+ * and returns its code. Only src/cli decides how the process ends. */
+#ifndef CTRAIN_ERROR_H
+#define CTRAIN_ERROR_H
+
+enum { CT_OK = 0, CT_ERR_RUNTIME = 1, CT_ERR_USAGE = 2 };
+
+struct ct_err {
+  int code;
+  char msg[1024];
+};
+
+/* Sets the error (printf-style) and returns `code`. */
+int err_set(struct ct_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Invariant check for programming errors (never for user input). */
+#define CT_CHECK(cond)                                                                             \
+  do {                                                                                             \
+    if (!(cond)) ct_panic(__FILE__, __LINE__, #cond);                                              \
+  } while (0)
+
+_Noreturn void ct_panic(const char *file, int line, const char *what);
+
+#endif

@@ -1,0 +1,490 @@
+/* coco.c — reading the ctrain captioning layout (coco.h, docs/coco.md) and the
+ * checked HDF5 helpers it shares with prepare_coco.c (coco_h5.h). */
+#include "data/coco.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ckpt/h5io.h"
+#include "data/coco_h5.h"
+#include "data/dataset.h"
+#include "kernels/ops_shared.h"
+
+const char *const coco_special_words[COCO_SPECIALS] = {"<NULL>", "<START>", "<END>", "<UNK>"};
+
+void coco_h5_close(hid_t *id) {
+  if (*id >= 0) H5Idec_ref(*id);
+  *id = -1;
+}
+
+hid_t coco_h5_open(const char *path, struct ct_err *e) {
+  h5io_quiet();
+  if (access(path, R_OK) != 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) err_set(e, CT_ERR_RUNTIME, "%s: H5Fopen failed (not an HDF5 file?)", path);
+  return f;
+}
+
+static const char *dtype_name(hid_t t, char *buf, size_t len) {
+  size_t bits = H5Tget_size(t) * 8;
+  switch (H5Tget_class(t)) {
+  case H5T_INTEGER:
+    snprintf(buf, len, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits);
+    return buf;
+  case H5T_FLOAT:
+    snprintf(buf, len, "float%zu", bits);
+    return buf;
+  case H5T_STRING:
+    return "string";
+  default:
+    return "non-numeric";
+  }
+}
+
+static void shape_name(int rank, const hsize_t *dims, char *buf, size_t len) {
+  size_t off = (size_t)snprintf(buf, len, "(");
+  for (int i = 0; i < rank && off < len; i++)
+    off +=
+        (size_t)snprintf(buf + off, len - off, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
+  if (off < len) snprintf(buf + off, len - off, ")");
+}
+
+hid_t coco_h5_dataset(hid_t f, const char *path, const char *name, H5T_class_t cls, int rank,
+                      const char *shape, hsize_t *dims, struct ct_err *e) {
+  /* H5Lexists fails on a path whose group is missing: test each prefix. */
+  char prefix[128];
+  for (const char *s = strchr(name + 1, '/');; s = strchr(s + 1, '/')) {
+    snprintf(prefix, sizeof prefix, "%.*s", s ? (int)(s - name) : (int)strlen(name), name);
+    if (H5Lexists(f, prefix, H5P_DEFAULT) <= 0) {
+      err_set(e, CT_ERR_RUNTIME, "%s: dataset %s missing", path, name);
+      return -1;
+    }
+    if (!s) break;
+  }
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  if (d < 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: %s is not a dataset", path, name);
+    return -1;
+  }
+  hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+  char buf[64];
+  int ok = 0;
+  if (t < 0 || s < 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: H5Dget_type/H5Dget_space(%s) failed", path, name);
+    goto done;
+  }
+  if (H5Tget_class(t) != cls) {
+    err_set(e, CT_ERR_RUNTIME, "%s: %s has dtype %s, want %s", path, name,
+            dtype_name(t, buf, sizeof buf),
+            cls == H5T_INTEGER ? "int32"
+            : cls == H5T_FLOAT ? "float32"
+                               : "strings");
+    goto done;
+  }
+  hsize_t all[H5S_MAX_RANK];
+  int have = H5Sget_simple_extent_ndims(s);
+  if (have < 0 || H5Sget_simple_extent_dims(s, all, NULL) < 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: H5Sget_simple_extent_dims(%s) failed", path, name);
+    goto done;
+  }
+  if (have != rank || all[0] > INT32_MAX) {
+    shape_name(have, all, buf, sizeof buf);
+    err_set(e, CT_ERR_RUNTIME, "%s: %s has shape %s, want %s", path, name, buf, shape);
+    goto done;
+  }
+  memcpy(dims, all, (size_t)rank * sizeof *dims);
+  ok = 1;
+done:
+  coco_h5_close(&t);
+  coco_h5_close(&s);
+  if (!ok) coco_h5_close(&d);
+  return d;
+}
+
+int coco_h5_read_rows(hid_t d, hid_t mtype, long start, long stride, long count, void *buf) {
+  if (count == 0) return 0;
+  hsize_t dims[2] = {0, 1};
+  hid_t fs = H5Dget_space(d), ms = -1;
+  int rank = fs < 0 ? -1 : H5Sget_simple_extent_ndims(fs);
+  herr_t st = -1;
+  if (rank == 1 || rank == 2) {
+    H5Sget_simple_extent_dims(fs, dims, NULL);
+    hsize_t off[2] = {(hsize_t)start, 0}, step[2] = {(hsize_t)stride, 1};
+    hsize_t cnt[2] = {(hsize_t)count, 1}, blk[2] = {1, rank == 2 ? dims[1] : 1};
+    hsize_t mdims[2] = {(hsize_t)count, blk[1]};
+    if ((ms = H5Screate_simple(rank, mdims, NULL)) >= 0 &&
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, step, cnt, blk) >= 0)
+      st = H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf);
+  }
+  coco_h5_close(&fs);
+  coco_h5_close(&ms);
+  return st < 0 ? -1 : 0;
+}
+
+int coco_check_tokens(const int32_t *caps, long n, int t, long vocab, long row0, long stride,
+                      const char *path, const char *name, struct ct_err *e) {
+  for (long i = 0; i < n; i++)
+    for (int j = 0; j < t; j++) {
+      int32_t v = caps[i * t + j];
+      if (v < 0 || v >= vocab)
+        return err_set(e, CT_ERR_RUNTIME,
+                       "%s: %s row %ld has token id %d at position %d, outside the vocabulary "
+                       "[0, %ld)",
+                       path, name, row0 + i * stride, v, j, vocab);
+    }
+  return CT_OK;
+}
+
+int coco_check_image_idxs(const int32_t *idx, long n, long n_images, long row0, long stride,
+                          const char *path, const char *name, const char *features,
+                          struct ct_err *e) {
+  for (long i = 0; i < n; i++)
+    if (idx[i] < 0 || idx[i] >= n_images)
+      return err_set(e, CT_ERR_RUNTIME, "%s: %s row %ld is %d, outside [0, %ld) (the rows of %s)",
+                     path, name, row0 + i * stride, idx[i], n_images, features);
+  return CT_OK;
+}
+
+/* Root attributes: the sizes, and the special token ids, which must be the
+ * CS231n ones because the model and the loss hard-code them. */
+static int read_attrs(hid_t f, const char *path, struct coco_info *info, struct ct_err *e) {
+  static const char *const ids[COCO_SPECIALS] = {"null_id", "start_id", "end_id", "unk_id"};
+  long v, dim, len;
+  if (h5io_attr_read_long(f, "vocab_size", &v, path, e) ||
+      h5io_attr_read_long(f, "feature_dim", &dim, path, e) ||
+      h5io_attr_read_long(f, "max_length", &len, path, e))
+    return e->code;
+  if (v < COCO_SPECIALS || v > INT32_MAX)
+    return err_set(e, CT_ERR_RUNTIME, "%s: attribute 'vocab_size' is %ld, want 4..%d", path, v,
+                   INT32_MAX);
+  if (dim < 1 || dim > COCO_MAX_FEATURE_DIM)
+    return err_set(e, CT_ERR_RUNTIME, "%s: attribute 'feature_dim' is %ld, want 1..%d", path, dim,
+                   COCO_MAX_FEATURE_DIM);
+  if (len < 2 || len > COCO_MAX_LENGTH)
+    return err_set(e, CT_ERR_RUNTIME, "%s: attribute 'max_length' is %ld, want 2..%d", path, len,
+                   COCO_MAX_LENGTH);
+  for (int i = 0; i < COCO_SPECIALS; i++) {
+    long id;
+    if (h5io_attr_read_long(f, ids[i], &id, path, e)) return e->code;
+    if (id != i)
+      return err_set(e, CT_ERR_RUNTIME, "%s: attribute '%s' is %ld, want %d (the CS231n id of %s)",
+                     path, ids[i], id, i, coco_special_words[i]);
+  }
+  info->vocab_size = (int)v;
+  info->feature_dim = (int)dim;
+  info->max_length = (int)len;
+  return CT_OK;
+}
+
+struct split_sets {
+  hid_t captions, image_idxs, features;
+  long n, n_images;
+};
+
+static void split_close(struct split_sets *s) {
+  coco_h5_close(&s->captions);
+  coco_h5_close(&s->image_idxs);
+  coco_h5_close(&s->features);
+}
+
+/* Opens /split/{captions,image_idxs,features} and checks that their shapes
+ * agree with each other and with the root attributes. */
+static int split_open(hid_t f, const char *path, const char *split, const struct coco_info *info,
+                      struct split_sets *s, struct ct_err *e) {
+  char cn[32], in[32], fn[32];
+  snprintf(cn, sizeof cn, "/%s/captions", split);
+  snprintf(in, sizeof in, "/%s/image_idxs", split);
+  snprintf(fn, sizeof fn, "/%s/features", split);
+  hsize_t cd[2], id[1], fd[2];
+  s->image_idxs = s->features = -1;
+  s->captions = coco_h5_dataset(f, path, cn, H5T_INTEGER, 2, "(N,T)", cd, e);
+  if (s->captions >= 0) s->image_idxs = coco_h5_dataset(f, path, in, H5T_INTEGER, 1, "(N)", id, e);
+  if (s->image_idxs >= 0)
+    s->features = coco_h5_dataset(f, path, fn, H5T_FLOAT, 2, "(N_img,D)", fd, e);
+  int rc = s->features < 0 ? CT_ERR_RUNTIME : CT_OK;
+  if (!rc && cd[1] != (hsize_t)info->max_length)
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: %s has width %llu, but max_length is %d", path, cn,
+                 (unsigned long long)cd[1], info->max_length);
+  if (!rc && id[0] != cd[0])
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: %s has %llu rows but %s has %llu", path, in,
+                 (unsigned long long)id[0], cn, (unsigned long long)cd[0]);
+  if (!rc && fd[1] != (hsize_t)info->feature_dim)
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: %s has width %llu, but feature_dim is %d", path, fn,
+                 (unsigned long long)fd[1], info->feature_dim);
+  if (rc) {
+    split_close(s);
+    return rc;
+  }
+  s->n = (long)cd[0];
+  s->n_images = (long)fd[0];
+  return CT_OK;
+}
+
+/* Opens /idx_to_word, which must hold exactly vocab_size strings. */
+static hid_t vocab_open(hid_t f, const char *path, const struct coco_info *info, struct ct_err *e) {
+  hsize_t n;
+  hid_t d = coco_h5_dataset(f, path, "/idx_to_word", H5T_STRING, 1, "(V)", &n, e);
+  if (d >= 0 && n != (hsize_t)info->vocab_size) {
+    err_set(e, CT_ERR_RUNTIME, "%s: /idx_to_word has %llu words, but vocab_size is %d", path,
+            (unsigned long long)n, info->vocab_size);
+    coco_h5_close(&d);
+  }
+  return d;
+}
+
+int coco_read_info(const char *path, struct coco_info *info, struct ct_err *e) {
+  memset(info, 0, sizeof *info);
+  hid_t f = coco_h5_open(path, e);
+  if (f < 0) return CT_ERR_RUNTIME;
+  struct split_sets tr, va;
+  int rc = read_attrs(f, path, info, e);
+  hid_t v = rc ? -1 : vocab_open(f, path, info, e);
+  if (v < 0) rc = CT_ERR_RUNTIME;
+  coco_h5_close(&v);
+  if (!rc) rc = split_open(f, path, "train", info, &tr, e);
+  if (!rc) {
+    info->n_train = tr.n;
+    info->n_train_images = tr.n_images;
+    split_close(&tr);
+    rc = split_open(f, path, "val", info, &va, e);
+  }
+  if (!rc) {
+    info->n_val = va.n;
+    info->n_val_images = va.n_images;
+    split_close(&va);
+  }
+  H5Fclose(f);
+  return rc;
+}
+
+void coco_vocab_free(struct coco_vocab *v) {
+  for (int i = 0; v->words && i < v->n; i++)
+    free(v->words[i]);
+  free(v->words);
+  v->words = NULL;
+  v->n = 0;
+}
+
+/* Copies n strings, variable-length (as ctrain writes) or fixed-width. */
+static int vocab_copy(hid_t d, const char *path, int n, char **words, struct ct_err *e) {
+  hid_t t = H5Dget_type(d), m = -1;
+  htri_t var = t < 0 ? -1 : H5Tis_variable_str(t);
+  size_t width = t < 0 ? 0 : H5Tget_size(t);
+  char **vlen = NULL, *fixed = NULL;
+  int rc = CT_ERR_RUNTIME;
+  if (var < 0 || (m = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(m, var ? H5T_VARIABLE : width) < 0 ||
+      H5Tset_cset(m, H5Tget_cset(t)) < 0 || (!var && H5Tset_strpad(m, H5T_STR_NULLPAD) < 0)) {
+    err_set(e, rc, "%s: cannot make a string type for /idx_to_word", path);
+    goto done;
+  }
+  if (var ? !(vlen = calloc((size_t)n, sizeof *vlen)) : !(fixed = calloc((size_t)n, width))) {
+    err_set(e, rc, "%s: out of memory reading /idx_to_word", path);
+    goto done;
+  }
+  if (H5Dread(d, m, H5S_ALL, H5S_ALL, H5P_DEFAULT, var ? (void *)vlen : (void *)fixed) < 0) {
+    err_set(e, rc, "%s: H5Dread(/idx_to_word) failed", path);
+    goto done;
+  }
+  for (int i = 0; i < n; i++) {
+    const char *w = var ? vlen[i] : fixed + (size_t)i * width;
+    size_t len = var ? (w ? strlen(w) : 0) : strnlen(w, width);
+    if (len == 0) {
+      err_set(e, rc, "%s: /idx_to_word[%d] is empty", path, i);
+      goto done;
+    }
+    if (!(words[i] = malloc(len + 1))) {
+      err_set(e, rc, "%s: out of memory reading /idx_to_word", path);
+      goto done;
+    }
+    memcpy(words[i], w, len);
+    words[i][len] = 0;
+  }
+  rc = CT_OK;
+done:
+  for (int i = 0; vlen && i < n; i++)
+    H5free_memory(vlen[i]);
+  free(vlen);
+  free(fixed);
+  coco_h5_close(&m);
+  coco_h5_close(&t);
+  return rc;
+}
+
+int coco_read_vocab(const char *path, struct coco_vocab *v, struct ct_err *e) {
+  memset(v, 0, sizeof *v);
+  hid_t f = coco_h5_open(path, e);
+  if (f < 0) return CT_ERR_RUNTIME;
+  struct coco_info info;
+  int rc = read_attrs(f, path, &info, e);
+  hid_t d = rc ? -1 : vocab_open(f, path, &info, e);
+  if (d < 0) rc = CT_ERR_RUNTIME;
+  if (!rc && !(v->words = calloc((size_t)info.vocab_size, sizeof *v->words)))
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: out of memory reading /idx_to_word", path);
+  if (!rc) {
+    v->n = info.vocab_size;
+    rc = vocab_copy(d, path, v->n, v->words, e);
+  }
+  for (int i = 0; !rc && i < COCO_SPECIALS; i++)
+    if (strcmp(v->words[i], coco_special_words[i]))
+      rc = err_set(e, CT_ERR_RUNTIME, "%s: /idx_to_word[%d] is '%s', want '%s'", path, i,
+                   v->words[i], coco_special_words[i]);
+  if (rc) coco_vocab_free(v);
+  coco_h5_close(&d);
+  H5Fclose(f);
+  return rc;
+}
+
+void coco_decode(const struct coco_vocab *v, const int32_t *tokens, int t, char *buf, size_t len) {
+  size_t off = 0;
+  if (len) buf[0] = 0;
+  for (int i = 0; i < t; i++) {
+    CT_CHECK(tokens[i] >= 0 && tokens[i] < v->n);
+    if (tokens[i] == COCO_NULL) continue;
+    if (off < len) {
+      int k = snprintf(buf + off, len - off, "%s%s", off ? " " : "", v->words[tokens[i]]);
+      off = k < 0 ? len : off + (size_t)k;
+    }
+    if (tokens[i] == COCO_END) break;
+  }
+}
+
+void coco_shard_free(struct coco_shard *s) {
+  free(s->captions);
+  free(s->image_idxs);
+  free(s->features);
+  free(s->image_rows);
+  memset(s, 0, sizeof *s);
+}
+
+/* Gathers the feature rows the shard's captions reference, in file order, and
+ * rewrites image_idxs to index that local table. `local` (n_images entries)
+ * maps a file row to its local row. */
+static int gather_features(hid_t feat, const char *path, const char *split, long n_images,
+                           struct coco_shard *s, struct ct_err *e) {
+  int32_t *local = malloc((size_t)(n_images > 0 ? n_images : 1) * sizeof *local);
+  if (!local) return err_set(e, CT_ERR_RUNTIME, "%s: out of memory sharding /%s", path, split);
+  for (long r = 0; r < n_images; r++)
+    local[r] = -1;
+  for (long i = 0; i < s->n; i++)
+    local[s->image_idxs[i]] = 0;
+  long m = 0;
+  for (long r = 0; r < n_images; r++)
+    if (local[r] == 0) m++;
+  s->image_rows = malloc((size_t)(m > 0 ? m : 1) * sizeof *s->image_rows);
+  s->features = malloc((size_t)(m > 0 ? m : 1) * (size_t)s->d * sizeof *s->features);
+  int rc = CT_OK;
+  if (!s->image_rows || !s->features) {
+    rc =
+        err_set(e, CT_ERR_RUNTIME, "%s: out of memory for %ld feature rows of /%s", path, m, split);
+    goto done;
+  }
+  s->n_images = m;
+  for (long r = 0, k = 0; r < n_images; r++)
+    if (local[r] == 0) {
+      local[r] = (int32_t)k;
+      s->image_rows[k++] = r;
+    }
+  for (long i = 0; i < s->n; i++)
+    s->image_idxs[i] = local[s->image_idxs[i]];
+  /* One read per run of consecutive file rows, straight into the table. */
+  for (long i = 0; i < m;) {
+    long j = i + 1;
+    while (j < m && s->image_rows[j] == s->image_rows[i] + (j - i))
+      j++;
+    if (coco_h5_read_rows(feat, H5T_NATIVE_FLOAT, s->image_rows[i], 1, j - i,
+                          s->features + (size_t)i * (size_t)s->d)) {
+      rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(/%s/features rows %ld..%ld) failed", path, split,
+                   s->image_rows[i], s->image_rows[j - 1]);
+      goto done;
+    }
+    i = j;
+  }
+  for (long k = 0; k < m * s->d; k++)
+    if (!isfinite(s->features[k])) {
+      rc = err_set(e, CT_ERR_RUNTIME, "%s: /%s/features row %ld has a non-finite value", path,
+                   split, s->image_rows[k / s->d]);
+      goto done;
+    }
+done:
+  free(local);
+  return rc;
+}
+
+int coco_read_shard(const char *path, const char *split, int rank, int world, struct coco_shard *s,
+                    struct ct_err *e) {
+  memset(s, 0, sizeof *s);
+  if (strcmp(split, "train") && strcmp(split, "val"))
+    return err_set(e, CT_ERR_USAGE, "%s: unknown split '%s' (want train or val)", path, split);
+  if (world < 1 || rank < 0 || rank >= world)
+    return err_set(e, CT_ERR_USAGE, "%s: bad shard rank %d of %d", path, rank, world);
+  hid_t f = coco_h5_open(path, e);
+  if (f < 0) return CT_ERR_RUNTIME;
+  struct coco_info info;
+  struct split_sets ss = {-1, -1, -1, 0, 0};
+  char cn[32], in[32], fn[32];
+  snprintf(cn, sizeof cn, "/%s/captions", split);
+  snprintf(in, sizeof in, "/%s/image_idxs", split);
+  snprintf(fn, sizeof fn, "/%s/features", split);
+  int rc = read_attrs(f, path, &info, e);
+  if (!rc) rc = split_open(f, path, split, &info, &ss, e);
+  if (rc) goto done;
+  long n = rank < ss.n ? (ss.n - rank + world - 1) / world : 0;
+  s->t = info.max_length;
+  s->d = info.feature_dim;
+  s->captions = malloc((size_t)(n > 0 ? n : 1) * (size_t)s->t * sizeof *s->captions);
+  s->image_idxs = malloc((size_t)(n > 0 ? n : 1) * sizeof *s->image_idxs);
+  if (!s->captions || !s->image_idxs) {
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: out of memory for %ld captions of /%s", path, n, split);
+    goto done;
+  }
+  s->n = n;
+  if (coco_h5_read_rows(ss.captions, H5T_NATIVE_INT32, rank, world, n, s->captions) ||
+      coco_h5_read_rows(ss.image_idxs, H5T_NATIVE_INT32, rank, world, n, s->image_idxs)) {
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(%s or %s) failed", path, cn, in);
+    goto done;
+  }
+  rc = coco_check_tokens(s->captions, n, s->t, info.vocab_size, rank, world, path, cn, e);
+  if (!rc) rc = coco_check_image_idxs(s->image_idxs, n, ss.n_images, rank, world, path, in, fn, e);
+  if (!rc) rc = gather_features(ss.features, path, split, ss.n_images, s, e);
+done:
+  if (rc) coco_shard_free(s);
+  split_close(&ss);
+  H5Fclose(f);
+  return rc;
+}
+
+void coco_permutation(long *perm, long n, uint64_t seed, long epoch) {
+  dataset_permutation(perm, n, ops_mix64(seed ^ 0x434150534855464cULL),
+                      (uint64_t)epoch); /* "CAPSHUFL" */
+}
+
+int coco_batch(const struct coco_shard *s, const long *perm, long pos, int batch,
+               int32_t *captions_in, int32_t *captions_out, float *features) {
+  const int w = s->t - 1;
+  int real = 0;
+  for (int b = 0; b < batch; b++) {
+    int32_t *in = captions_in + (size_t)b * w, *out = captions_out + (size_t)b * w;
+    float *feat = features + (size_t)b * s->d;
+    long p = pos + b;
+    if (p < 0 || p >= s->n) {
+      for (int j = 0; j < w; j++)
+        in[j] = out[j] = COCO_NULL;
+      memset(feat, 0, (size_t)s->d * sizeof *feat);
+      continue;
+    }
+    long row = perm ? perm[p] : p;
+    const int32_t *cap = s->captions + (size_t)row * s->t;
+    memcpy(in, cap, (size_t)w * sizeof *in);
+    memcpy(out, cap + 1, (size_t)w * sizeof *out);
+    memcpy(feat, s->features + (size_t)s->image_idxs[row] * s->d, (size_t)s->d * sizeof *feat);
+    real++;
+  }
+  return real;
+}

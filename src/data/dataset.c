@@ -1,0 +1,696 @@
+#include "data/dataset.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kernels/ops_shared.h"
+
+/* Images per chunk: 64 images (192 KiB) fit HDF5's default 1 MiB chunk cache,
+ * so a strided shard read touches each chunk once. */
+enum { CHUNK_IMAGES = 64 };
+
+/* Our errors are values: HDF5 must not print its own error stack. */
+static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static void h5_close(hid_t *id) {
+  if (*id >= 0) H5Idec_ref(*id);
+  *id = -1;
+}
+
+static int split_known(const char *split) {
+  return !strcmp(split, "train") || !strcmp(split, "val") || !strcmp(split, "test");
+}
+
+/* A short dtype description for messages, e.g. "uint8" or "float32". */
+static const char *dtype_name(hid_t t, char *buf, size_t len) {
+  size_t bits = H5Tget_size(t) * 8;
+  switch (H5Tget_class(t)) {
+  case H5T_INTEGER:
+    snprintf(buf, len, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits);
+    return buf;
+  case H5T_FLOAT:
+    snprintf(buf, len, "float%zu", bits);
+    return buf;
+  case H5T_STRING:
+    return "string";
+  default:
+    return "non-numeric";
+  }
+}
+
+static void shape_name(int rank, const hsize_t *dims, char *buf, size_t len) {
+  size_t off = (size_t)snprintf(buf, len, "(");
+  for (int i = 0; i < rank && off < len; i++)
+    off +=
+        (size_t)snprintf(buf + off, len - off, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
+  if (off < len) snprintf(buf + off, len - off, ")");
+}
+
+/* Checks that the dataset at `name` exists and has the wanted dtype class
+ * (images: exactly uint8; labels: any integer, read as int32), rank and
+ * trailing dims; returns the open dataset and its first dimension. */
+static hid_t dset_open_checked(hid_t f, const char *path, const char *name, int images, long *n,
+                               struct ct_err *e) {
+  char group[16], buf[64];
+  snprintf(group, sizeof group, "%.*s", (int)(strchr(name + 1, '/') - name), name);
+  if (H5Lexists(f, group, H5P_DEFAULT) <= 0 || H5Lexists(f, name, H5P_DEFAULT) <= 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: dataset %s missing", path, name);
+    return -1;
+  }
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  if (d < 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: H5Dopen2(%s) failed", path, name);
+    return -1;
+  }
+  hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+  int ok = 0;
+  if (t < 0 || s < 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: H5Dget_type/H5Dget_space(%s) failed", path, name);
+    goto done;
+  }
+  int good_type = H5Tget_class(t) == H5T_INTEGER &&
+                  (!images || (H5Tget_size(t) == 1 && H5Tget_sign(t) == H5T_SGN_NONE));
+  if (!good_type) {
+    err_set(e, CT_ERR_RUNTIME, "%s: %s has dtype %s, want %s", path, name,
+            dtype_name(t, buf, sizeof buf), images ? "uint8" : "int32");
+    goto done;
+  }
+  hsize_t dims[H5S_MAX_RANK];
+  int rank = H5Sget_simple_extent_ndims(s);
+  if (rank < 0 || H5Sget_simple_extent_dims(s, dims, NULL) < 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: H5Sget_simple_extent_dims(%s) failed", path, name);
+    goto done;
+  }
+  int good_shape =
+      images ? rank == 4 && dims[1] == 3 && dims[2] == DATASET_SIDE && dims[3] == DATASET_SIDE
+             : rank == 1;
+  if (!good_shape || dims[0] > INT32_MAX) {
+    shape_name(rank, dims, buf, sizeof buf);
+    err_set(e, CT_ERR_RUNTIME, "%s: %s has shape %s, want %s", path, name, buf,
+            images ? "(N,3,32,32)" : "(N)");
+    goto done;
+  }
+  *n = (long)dims[0];
+  ok = 1;
+done:
+  h5_close(&t);
+  h5_close(&s);
+  if (!ok) h5_close(&d);
+  return d;
+}
+
+/* Opens /split/images and /split/labels and checks that they agree. */
+static int split_open(hid_t f, const char *path, const char *split, hid_t *img, hid_t *lab, long *n,
+                      struct ct_err *e) {
+  char name[32];
+  long nl = 0;
+  snprintf(name, sizeof name, "/%s/images", split);
+  *img = dset_open_checked(f, path, name, 1, n, e);
+  if (*img < 0) return CT_ERR_RUNTIME;
+  snprintf(name, sizeof name, "/%s/labels", split);
+  *lab = dset_open_checked(f, path, name, 0, &nl, e);
+  if (*lab < 0) {
+    h5_close(img);
+    return CT_ERR_RUNTIME;
+  }
+  if (nl != *n) {
+    h5_close(img);
+    h5_close(lab);
+    return err_set(e, CT_ERR_RUNTIME, "%s: /%s/labels has %ld rows but /%s/images has %ld", path,
+                   split, nl, split, *n);
+  }
+  return CT_OK;
+}
+
+static int read_classes(hid_t f, const char *path, struct dataset_info *info, struct ct_err *e) {
+  if (H5Aexists(f, "classes") <= 0)
+    return err_set(e, CT_ERR_RUNTIME, "%s: root attribute 'classes' missing", path);
+  int rc = CT_ERR_RUNTIME;
+  hid_t a = H5Aopen(f, "classes", H5P_DEFAULT), t = -1, s = -1, m = -1;
+  char *vlen[DATASET_MAX_CLASSES] = {0};
+  char *fixed = NULL;
+  if (a < 0 || (t = H5Aget_type(a)) < 0 || (s = H5Aget_space(a)) < 0) {
+    err_set(e, rc, "%s: H5Aopen/H5Aget_type(classes) failed", path);
+    goto done;
+  }
+  hsize_t n = 0;
+  if (H5Tget_class(t) != H5T_STRING || H5Sget_simple_extent_ndims(s) != 1 ||
+      H5Sget_simple_extent_dims(s, &n, NULL) < 0) {
+    err_set(e, rc, "%s: attribute 'classes' must be a 1-D array of strings", path);
+    goto done;
+  }
+  if (n < 1 || n > DATASET_MAX_CLASSES) {
+    err_set(e, rc, "%s: attribute 'classes' has %llu names, want 1..%d", path,
+            (unsigned long long)n, DATASET_MAX_CLASSES);
+    goto done;
+  }
+  htri_t var = H5Tis_variable_str(t);
+  size_t width = H5Tget_size(t);
+  if (var < 0 || (m = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(m, var ? H5T_VARIABLE : width) < 0 ||
+      H5Tset_cset(m, H5Tget_cset(t)) < 0 || (!var && H5Tset_strpad(m, H5T_STR_NULLPAD) < 0)) {
+    err_set(e, rc, "%s: H5Tset_size(classes) failed", path);
+    goto done;
+  }
+  if (!var && !(fixed = calloc(n, width))) {
+    err_set(e, rc, "%s: out of memory reading 'classes'", path);
+    goto done;
+  }
+  if (H5Aread(a, m, var ? (void *)vlen : (void *)fixed) < 0) {
+    err_set(e, rc, "%s: H5Aread(classes) failed", path);
+    goto done;
+  }
+  info->num_classes = (int)n;
+  for (hsize_t i = 0; i < n; i++) {
+    const char *name = var ? vlen[i] : fixed + i * width;
+    size_t len = var ? (name ? strlen(name) : 0) : strnlen(name, width);
+    if (len == 0 || len >= DATASET_NAME_LEN) {
+      err_set(e, rc, "%s: class name %llu is empty or longer than %d characters", path,
+              (unsigned long long)i, DATASET_NAME_LEN - 1);
+      goto done;
+    }
+    memcpy(info->classes[i], name, len);
+    info->classes[i][len] = 0;
+  }
+  rc = CT_OK;
+done:
+  for (int i = 0; i < DATASET_MAX_CLASSES; i++)
+    H5free_memory(vlen[i]);
+  free(fixed);
+  h5_close(&m);
+  h5_close(&s);
+  h5_close(&t);
+  h5_close(&a);
+  return rc;
+}
+
+static int read_vec3(hid_t f, const char *path, const char *name, double *v, struct ct_err *e) {
+  if (H5Aexists(f, name) <= 0)
+    return err_set(e, CT_ERR_RUNTIME, "%s: root attribute '%s' missing", path, name);
+  int rc = CT_ERR_RUNTIME;
+  hid_t a = H5Aopen(f, name, H5P_DEFAULT), t = -1, s = -1;
+  if (a < 0 || (t = H5Aget_type(a)) < 0 || (s = H5Aget_space(a)) < 0) {
+    err_set(e, rc, "%s: H5Aopen(%s) failed", path, name);
+    goto done;
+  }
+  if (H5Tget_class(t) != H5T_FLOAT || H5Sget_simple_extent_npoints(s) != 3) {
+    err_set(e, rc, "%s: attribute '%s' must be float64[3]", path, name);
+    goto done;
+  }
+  if (H5Aread(a, H5T_NATIVE_DOUBLE, v) < 0) {
+    err_set(e, rc, "%s: H5Aread(%s) failed", path, name);
+    goto done;
+  }
+  rc = CT_OK;
+done:
+  h5_close(&s);
+  h5_close(&t);
+  h5_close(&a);
+  return rc;
+}
+
+static hid_t file_open(const char *path, struct ct_err *e) {
+  h5_quiet();
+  if (access(path, R_OK) != 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) err_set(e, CT_ERR_RUNTIME, "%s: H5Fopen failed (not an HDF5 file?)", path);
+  return f;
+}
+
+static int read_attrs(hid_t f, const char *path, struct dataset_info *info, struct ct_err *e) {
+  int rc = read_classes(f, path, info, e);
+  if (!rc) rc = read_vec3(f, path, "mean", info->mean, e);
+  if (!rc) rc = read_vec3(f, path, "std", info->std, e);
+  for (int c = 0; !rc && c < 3; c++)
+    if (!(info->std[c] > 0) || !isfinite(info->std[c]) || !isfinite(info->mean[c]))
+      rc = err_set(e, CT_ERR_RUNTIME, "%s: attribute 'std' must be positive and finite", path);
+  return rc;
+}
+
+int dataset_read_info(const char *path, struct dataset_info *info, struct ct_err *e) {
+  memset(info, 0, sizeof *info);
+  hid_t f = file_open(path, e);
+  if (f < 0) return CT_ERR_RUNTIME;
+  int rc = read_attrs(f, path, info, e);
+  static const char *const splits[] = {"train", "val", "test"};
+  int *counts[] = {&info->n_train, &info->n_val, &info->n_test};
+  for (int i = 0; i < 3 && !rc; i++) {
+    if (i == 1 && H5Lexists(f, "/val", H5P_DEFAULT) <= 0) continue;
+    hid_t img, lab;
+    long n;
+    rc = split_open(f, path, splits[i], &img, &lab, &n, e);
+    if (rc) break;
+    *counts[i] = (int)n;
+    h5_close(&img);
+    h5_close(&lab);
+  }
+  H5Fclose(f);
+  return rc;
+}
+
+int image_split_alloc(struct image_split *s, long n, struct ct_err *e) {
+  s->n = 0;
+  s->images = malloc((size_t)(n > 0 ? n : 1) * DATASET_IMAGE_BYTES);
+  s->labels = malloc((size_t)(n > 0 ? n : 1) * sizeof *s->labels);
+  if (!s->images || !s->labels) {
+    image_split_free(s);
+    return err_set(e, CT_ERR_RUNTIME, "out of memory allocating %ld images", n);
+  }
+  s->n = (int)n;
+  return CT_OK;
+}
+
+void image_split_free(struct image_split *s) {
+  free(s->images);
+  free(s->labels);
+  s->images = NULL;
+  s->labels = NULL;
+  s->n = 0;
+}
+
+/* Reads the selected rows of one dataset into buf (memory type mtype). */
+static int read_rows(hid_t d, hid_t mtype, int rank, long start, long stride, long count,
+                     void *buf) {
+  hsize_t off[4] = {(hsize_t)start, 0, 0, 0}, step[4] = {(hsize_t)stride, 1, 1, 1};
+  hsize_t cnt[4] = {(hsize_t)count, 1, 1, 1}, blk[4] = {1, 3, DATASET_SIDE, DATASET_SIDE};
+  hsize_t mdims[4] = {(hsize_t)count, 3, DATASET_SIDE, DATASET_SIDE};
+  hid_t fs = H5Dget_space(d), ms = H5Screate_simple(rank, mdims, NULL);
+  herr_t st = -1;
+  if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, step, cnt, blk) >= 0)
+    st = H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf);
+  h5_close(&fs);
+  h5_close(&ms);
+  return st < 0 ? -1 : 0;
+}
+
+int dataset_read_split(const char *path, const char *split, long start, long stride, long count,
+                       struct image_split *out, struct ct_err *e) {
+  memset(out, 0, sizeof *out);
+  if (!split_known(split))
+    return err_set(e, CT_ERR_USAGE, "%s: unknown split '%s' (want train, val or test)", path,
+                   split);
+  if (start < 0 || stride < 1)
+    return err_set(e, CT_ERR_USAGE, "%s: bad row selection start=%ld stride=%ld", path, start,
+                   stride);
+  hid_t f = file_open(path, e);
+  if (f < 0) return CT_ERR_RUNTIME;
+  struct dataset_info info;
+  hid_t img = -1, lab = -1;
+  long n = 0;
+  int rc = read_attrs(f, path, &info, e);
+  if (!rc) rc = split_open(f, path, split, &img, &lab, &n, e);
+  if (rc) goto done;
+  long avail = start < n ? (n - start + stride - 1) / stride : 0;
+  if (count < 0) count = avail;
+  if (count > avail) {
+    rc = err_set(e, CT_ERR_USAGE, "%s: /%s has %ld rows, cannot read %ld from %ld every %ld", path,
+                 split, n, count, start, stride);
+    goto done;
+  }
+  if ((rc = image_split_alloc(out, count, e))) goto done;
+  if (count > 0 && read_rows(img, H5T_NATIVE_UINT8, 4, start, stride, count, out->images)) {
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(/%s/images) failed", path, split);
+    goto done;
+  }
+  if (count > 0 && read_rows(lab, H5T_NATIVE_INT32, 1, start, stride, count, out->labels)) {
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(/%s/labels) failed", path, split);
+    goto done;
+  }
+  for (long i = 0; i < count; i++)
+    if (out->labels[i] < 0 || out->labels[i] >= info.num_classes) {
+      rc = err_set(e, CT_ERR_RUNTIME, "%s: /%s/labels row %ld is %d, outside [0, %d)", path, split,
+                   start + i * stride, out->labels[i], info.num_classes);
+      goto done;
+    }
+done:
+  if (rc) image_split_free(out);
+  h5_close(&img);
+  h5_close(&lab);
+  H5Fclose(f);
+  return rc;
+}
+
+/* Rows read per H5Dread at most: bounds the staging buffer (768 KiB). */
+enum { RUN_ROWS = 256 };
+
+static int cmp_by_row(const void *a, const void *b) {
+  const long *x = a, *y = b;
+  return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+/* Reads file rows [first, first + len) of images and labels into staging. */
+static int read_run(hid_t img, hid_t lab, long first, long len, uint8_t *simg, int32_t *slab) {
+  hsize_t off[4] = {(hsize_t)first, 0, 0, 0};
+  hsize_t cnt[4] = {(hsize_t)len, 3, DATASET_SIDE, DATASET_SIDE};
+  hid_t fs = H5Dget_space(img), ms = H5Screate_simple(4, cnt, NULL);
+  hid_t lfs = H5Dget_space(lab), lms = H5Screate_simple(1, cnt, NULL);
+  herr_t st = -1;
+  if (fs >= 0 && ms >= 0 && lfs >= 0 && lms >= 0 &&
+      H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) >= 0 &&
+      H5Sselect_hyperslab(lfs, H5S_SELECT_SET, off, NULL, cnt, NULL) >= 0 &&
+      H5Dread(img, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, simg) >= 0)
+    st = H5Dread(lab, H5T_NATIVE_INT32, lms, lfs, H5P_DEFAULT, slab);
+  h5_close(&fs);
+  h5_close(&ms);
+  h5_close(&lfs);
+  h5_close(&lms);
+  return st < 0 ? -1 : 0;
+}
+
+int dataset_read_rows(const char *path, const char *split, const long *rows, long count,
+                      uint8_t *images, int32_t *labels, struct ct_err *e) {
+  if (!split_known(split))
+    return err_set(e, CT_ERR_USAGE, "%s: unknown split '%s' (want train, val or test)", path,
+                   split);
+  hid_t f = file_open(path, e);
+  if (f < 0) return CT_ERR_RUNTIME;
+  struct dataset_info info;
+  hid_t img = -1, lab = -1;
+  long n = 0, *order = NULL;
+  uint8_t *simg = NULL;
+  int32_t *slab = NULL;
+  int rc = read_attrs(f, path, &info, e);
+  if (!rc) rc = split_open(f, path, split, &img, &lab, &n, e);
+  if (rc) goto done;
+  /* Without the chunk cache HDF5 reads just the selected bytes of a chunk
+   * instead of the whole chunk (64 images) around them. */
+  hid_t dapl = H5Dget_access_plist(img);
+  if (dapl < 0 || H5Pset_chunk_cache(dapl, 0, 0, 1.0) < 0) {
+    if (dapl >= 0) H5Pclose(dapl);
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Pset_chunk_cache(/%s/images) failed", path, split);
+    goto done;
+  }
+  h5_close(&img);
+  char name[32];
+  snprintf(name, sizeof name, "/%s/images", split);
+  img = H5Dopen2(f, name, dapl);
+  H5Pclose(dapl);
+  order = malloc((size_t)(count > 0 ? count : 1) * 2 * sizeof *order);
+  simg = malloc((size_t)RUN_ROWS * DATASET_IMAGE_BYTES);
+  slab = malloc(RUN_ROWS * sizeof *slab);
+  if (img < 0 || !order || !simg || !slab) {
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dopen2(%s) or allocation failed", path, name);
+    goto done;
+  }
+  /* (file row, position asked) pairs, sorted by file row. */
+  for (long i = 0; i < count; i++) {
+    if (rows[i] < 0 || rows[i] >= n) {
+      rc = err_set(e, CT_ERR_USAGE, "%s: /%s has %ld rows, row %ld asked for", path, split, n,
+                   rows[i]);
+      goto done;
+    }
+    order[2 * i] = rows[i];
+    order[2 * i + 1] = i;
+  }
+  qsort(order, (size_t)count, 2 * sizeof *order, cmp_by_row);
+  for (long i = 0; i < count;) {
+    /* The longest run of consecutive file rows, capped at RUN_ROWS. */
+    long j = i + 1, first = order[2 * i];
+    while (j < count && j - i < RUN_ROWS && order[2 * j] <= first + (j - i))
+      j++;
+    long len = order[2 * (j - 1)] - first + 1;
+    if (read_run(img, lab, first, len, simg, slab)) {
+      rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(/%s rows %ld..%ld) failed", path, split, first,
+                   first + len - 1);
+      goto done;
+    }
+    for (long k = i; k < j; k++) {
+      long at = order[2 * k + 1], r = order[2 * k] - first;
+      if (slab[r] < 0 || slab[r] >= info.num_classes) {
+        rc = err_set(e, CT_ERR_RUNTIME, "%s: /%s/labels row %ld is %d, outside [0, %d)", path,
+                     split, order[2 * k], slab[r], info.num_classes);
+        goto done;
+      }
+      memcpy(images + (size_t)at * DATASET_IMAGE_BYTES, simg + (size_t)r * DATASET_IMAGE_BYTES,
+             DATASET_IMAGE_BYTES);
+      labels[at] = slab[r];
+    }
+    i = j;
+  }
+done:
+  free(order);
+  free(simg);
+  free(slab);
+  h5_close(&img);
+  h5_close(&lab);
+  H5Fclose(f);
+  return rc;
+}
+
+int dataset_check_labels(const char *path, const char *split, struct ct_err *e) {
+  if (!split_known(split))
+    return err_set(e, CT_ERR_USAGE, "%s: unknown split '%s' (want train, val or test)", path,
+                   split);
+  hid_t f = file_open(path, e);
+  if (f < 0) return CT_ERR_RUNTIME;
+  struct dataset_info info;
+  hid_t img = -1, lab = -1;
+  long n = 0;
+  int32_t *y = NULL;
+  int rc = read_attrs(f, path, &info, e);
+  if (!rc) rc = split_open(f, path, split, &img, &lab, &n, e);
+  if (!rc && !(y = malloc((size_t)(n > 0 ? n : 1) * sizeof *y)))
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: out of memory reading /%s/labels", path, split);
+  if (!rc && n > 0 && H5Dread(lab, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) < 0)
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(/%s/labels) failed", path, split);
+  for (long i = 0; !rc && i < n; i++)
+    if (y[i] < 0 || y[i] >= info.num_classes)
+      rc = err_set(e, CT_ERR_RUNTIME, "%s: /%s/labels row %ld is %d, outside [0, %d)", path, split,
+                   i, y[i], info.num_classes);
+  free(y);
+  h5_close(&img);
+  h5_close(&lab);
+  H5Fclose(f);
+  return rc;
+}
+
+void dataset_permutation(long *perm, long n, uint64_t key, uint64_t counter) {
+  for (long i = 0; i < n; i++)
+    perm[i] = i;
+  for (long i = n - 1; i > 0; i--) {
+    long j = (long)(ops_rng_bits(key, counter, (uint64_t)i) % (uint64_t)(i + 1));
+    long t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+}
+
+/* chosen[i] = 1 for the `val` rows of n that the validation split takes. */
+static int val_chosen(long n, int val, uint64_t seed, unsigned char **chosen, struct ct_err *e) {
+  if (val < 0 || val >= n)
+    return err_set(e, CT_ERR_USAGE, "--val %d must be in [0, %ld) (the training set size)", val, n);
+  long *perm = malloc((size_t)n * sizeof *perm);
+  *chosen = calloc((size_t)n, 1);
+  if (!perm || !*chosen) {
+    free(perm);
+    free(*chosen);
+    *chosen = NULL;
+    return err_set(e, CT_ERR_RUNTIME, "out of memory splitting val");
+  }
+  dataset_permutation(perm, n, ops_mix64(seed ^ 0x56414c53504c4954ULL), 0); /* "VALSPLIT" */
+  for (long i = 0; i < val; i++)
+    (*chosen)[perm[i]] = 1;
+  free(perm);
+  return CT_OK;
+}
+
+int dataset_val_rows(long n, int val, uint64_t seed, long *train_rows, long *val_rows,
+                     struct ct_err *e) {
+  unsigned char *chosen;
+  if (val_chosen(n, val, seed, &chosen, e)) return e->code;
+  long nv = 0, nt = 0;
+  for (long i = 0; i < n; i++) {
+    if (chosen[i])
+      val_rows[nv++] = i;
+    else
+      train_rows[nt++] = i;
+  }
+  free(chosen);
+  return CT_OK;
+}
+
+int dataset_split_val(struct image_split *train, int val, uint64_t seed,
+                      struct image_split *val_out, struct ct_err *e) {
+  long n = train->n;
+  memset(val_out, 0, sizeof *val_out);
+  unsigned char *chosen;
+  if (val_chosen(n, val, seed, &chosen, e)) return e->code;
+  if (image_split_alloc(val_out, val, e)) {
+    free(chosen);
+    return e->code;
+  }
+  long nv = 0, nt = 0;
+  /* In place: row nt <= i always, so the compaction never overwrites unread rows. */
+  for (long i = 0; i < n; i++) {
+    const uint8_t *img = train->images + (size_t)i * DATASET_IMAGE_BYTES;
+    if (chosen[i]) {
+      memcpy(val_out->images + (size_t)nv * DATASET_IMAGE_BYTES, img, DATASET_IMAGE_BYTES);
+      val_out->labels[nv++] = train->labels[i];
+    } else {
+      if (nt != i)
+        memcpy(train->images + (size_t)nt * DATASET_IMAGE_BYTES, img, DATASET_IMAGE_BYTES);
+      train->labels[nt++] = train->labels[i];
+    }
+  }
+  train->n = (int)nt;
+  free(chosen);
+  return CT_OK;
+}
+
+/* Writes one group /name with images and labels; returns 0 or -1 and names the
+ * failed call in *what. */
+static int write_split(hid_t f, const char *name, const struct image_split *s, const char **what) {
+  hsize_t n = (hsize_t)s->n;
+  hsize_t dims[4] = {n, 3, DATASET_SIDE, DATASET_SIDE};
+  hsize_t chunk[4] = {n < CHUNK_IMAGES ? n : CHUNK_IMAGES, 3, DATASET_SIDE, DATASET_SIDE};
+  hid_t g = -1, sp = -1, dcpl = -1, d = -1, lsp = -1, ld = -1;
+  int rc = -1;
+  if ((g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
+    *what = "H5Gcreate2";
+    goto done;
+  }
+  if ((sp = H5Screate_simple(4, dims, NULL)) < 0 || (lsp = H5Screate_simple(1, dims, NULL)) < 0 ||
+      (dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || (n > 0 && H5Pset_chunk(dcpl, 4, chunk) < 0)) {
+    *what = "H5Screate_simple/H5Pset_chunk";
+    goto done;
+  }
+  if ((d = H5Dcreate2(g, "images", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0 ||
+      (ld = H5Dcreate2(g, "labels", H5T_STD_I32LE, lsp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) <
+          0) {
+    *what = "H5Dcreate2";
+    goto done;
+  }
+  if (n > 0 && (H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->images) < 0 ||
+                H5Dwrite(ld, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->labels) < 0)) {
+    *what = "H5Dwrite";
+    goto done;
+  }
+  rc = 0;
+done:
+  h5_close(&ld);
+  h5_close(&d);
+  h5_close(&dcpl);
+  h5_close(&lsp);
+  h5_close(&sp);
+  h5_close(&g);
+  return rc;
+}
+
+static int write_attrs(hid_t f, int num_classes, const char *const *classes, const double *mean,
+                       const double *std, const char **what) {
+  hsize_t nc = (hsize_t)num_classes, three = 3;
+  hid_t st = -1, sp = -1, a = -1, vsp = -1;
+  int rc = -1;
+  *what = "H5Acreate2(classes)";
+  /* Variable-length UTF-8, which h5py returns as str. */
+  if ((st = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(st, H5T_VARIABLE) < 0 ||
+      H5Tset_cset(st, H5T_CSET_UTF8) < 0 || (sp = H5Screate_simple(1, &nc, NULL)) < 0 ||
+      (a = H5Acreate2(f, "classes", st, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0)
+    goto done;
+  *what = "H5Awrite(classes)";
+  if (H5Awrite(a, st, classes) < 0) goto done;
+  h5_close(&a);
+  const double *vals[2] = {mean, std};
+  const char *names[2] = {"mean", "std"};
+  if ((vsp = H5Screate_simple(1, &three, NULL)) < 0) goto done;
+  for (int i = 0; i < 2; i++) {
+    *what = i ? "H5Awrite(std)" : "H5Awrite(mean)";
+    if ((a = H5Acreate2(f, names[i], H5T_IEEE_F64LE, vsp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        H5Awrite(a, H5T_NATIVE_DOUBLE, vals[i]) < 0)
+      goto done;
+    h5_close(&a);
+  }
+  rc = 0;
+done:
+  h5_close(&a);
+  h5_close(&vsp);
+  h5_close(&sp);
+  h5_close(&st);
+  return rc;
+}
+
+/* Per-channel mean and population std on the 0..1 scale; integer sums are
+ * exact for any realistic N (N * 1024 * 255^2 < 2^63). */
+static void channel_stats(const struct image_split *s, double *mean, double *std) {
+  const long px = DATASET_SIDE * DATASET_SIDE;
+  for (int c = 0; c < 3; c++) {
+    uint64_t sum = 0, sq = 0;
+    for (long i = 0; i < s->n; i++) {
+      const uint8_t *p = s->images + (size_t)i * DATASET_IMAGE_BYTES + (size_t)c * px;
+      for (long k = 0; k < px; k++) {
+        sum += p[k];
+        sq += (uint64_t)p[k] * p[k];
+      }
+    }
+    double cnt = (double)s->n * (double)px;
+    double m = (double)sum / cnt, var = (double)sq / cnt - m * m;
+    mean[c] = m / 255.0;
+    std[c] = sqrt(var > 0 ? var : 0) / 255.0;
+  }
+}
+
+int dataset_write(const char *path, int num_classes, const char *const *classes,
+                  const struct image_split *train, const struct image_split *val,
+                  const struct image_split *test, struct ct_err *e) {
+  h5_quiet();
+  if (num_classes < 1 || num_classes > DATASET_MAX_CLASSES)
+    return err_set(e, CT_ERR_USAGE, "%s: %d classes, want 1..%d", path, num_classes,
+                   DATASET_MAX_CLASSES);
+  for (int c = 0; c < num_classes; c++)
+    if (!classes[c][0] || strlen(classes[c]) >= DATASET_NAME_LEN)
+      return err_set(e, CT_ERR_USAGE, "%s: class name '%s' is empty or longer than %d characters",
+                     path, classes[c], DATASET_NAME_LEN - 1);
+  if (train->n < 1) return err_set(e, CT_ERR_USAGE, "%s: the training split is empty", path);
+  double mean[3], std[3];
+  channel_stats(train, mean, std);
+
+  size_t len = strlen(path) + 16;
+  char *tmp = malloc(len);
+  if (!tmp) return err_set(e, CT_ERR_RUNTIME, "%s: out of memory", path);
+  snprintf(tmp, len, "%s.tmp-XXXXXX", path);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    int rc = err_set(e, CT_ERR_RUNTIME, "%s: cannot create output: %s", path, strerror(errno));
+    free(tmp);
+    return rc;
+  }
+  /* mkstemp creates 0600; the dataset is an ordinary shared file. */
+  fchmod(fd, 0644);
+  close(fd);
+  const char *what = "H5Fcreate";
+  int rc = CT_ERR_RUNTIME;
+  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (f < 0) goto done;
+  if (write_split(f, "/train", train, &what) ||
+      (val && val->n > 0 && write_split(f, "/val", val, &what)) ||
+      write_split(f, "/test", test, &what) ||
+      write_attrs(f, num_classes, classes, mean, std, &what))
+    goto done;
+  what = "H5Fclose";
+  hid_t closing = f;
+  f = -1;
+  if (H5Fclose(closing) < 0) goto done;
+  if (rename(tmp, path) != 0) {
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: cannot rename %s into place: %s", path, tmp,
+                 strerror(errno));
+    unlink(tmp);
+    free(tmp);
+    return rc;
+  }
+  free(tmp);
+  return CT_OK;
+done:
+  if (f >= 0) H5Fclose(f);
+  unlink(tmp);
+  rc = err_set(e, CT_ERR_RUNTIME, "%s: writing failed in %s", path, what);
+  free(tmp);
+  return rc;
+}

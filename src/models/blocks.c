@@ -1,0 +1,35 @@
+/* blocks.c — pieces more than one model file uses. */
+#include <math.h>
+#include <stdio.h>
+
+#include "models/models.h"
+#include "nn/nn.h"
+
+int model_image_input(struct graph *g, const struct model_spec *spec, struct model_io *io,
+                      const char *model, struct ct_err *e) {
+  if (spec->image_c != 3 || spec->image_h != 32 || spec->image_w != 32)
+    return err_set(e, CT_ERR_USAGE, "%s needs 3x32x32 images, the data has %dx%dx%d", model,
+                   spec->image_c, spec->image_h, spec->image_w);
+  io->input = graph_tensor(g, NULL, DT_F32, TK_INPUT, 4, (int[]){spec->batch, 3, 32, 32});
+  io->labels = graph_tensor(g, NULL, DT_I32, TK_INPUT, 1, (int[]){spec->batch});
+  return CT_OK;
+}
+
+/* The seed's Attention module: q, k, v are (N, C, HW), so the C channels are
+ * the tokens and each token is a whole HW plane; A = softmax(q k^T / sqrt(C))
+ * is (N, C, C). That is single-head attention with tokens = C and head width
+ * HW, scaled by 1/sqrt(C) (not the usual 1/sqrt(width)). */
+int model_channel_attention(struct graph *g, const char *name, int x) {
+  static const struct nn_init torch_default = {INIT_KAIMING_UNIFORM, 0, 1};
+  const struct tensor *t = &g->tensors[x];
+  const int n = t->shape[0], c = t->shape[1], h = t->shape[2], w = t->shape[3];
+  char nq[64], nk[64], nv[64];
+  snprintf(nq, sizeof nq, "%s.conv_query", name);
+  snprintf(nk, sizeof nk, "%s.conv_key", name);
+  snprintf(nv, sizeof nv, "%s.conv_value", name);
+  int q = nn_view(g, nn_conv2d(g, nq, x, c, 1, 1, 0, 1, torch_default), 3, (int[]){n, c, h * w});
+  int k = nn_view(g, nn_conv2d(g, nk, x, c, 1, 1, 0, 1, torch_default), 3, (int[]){n, c, h * w});
+  int v = nn_view(g, nn_conv2d(g, nv, x, c, 1, 1, 0, 1, torch_default), 3, (int[]){n, c, h * w});
+  int a = nn_sdpa(g, q, k, v, 1, MASK_NONE, -1, 1.0f / sqrtf((float)c), 0.0f); /* (N,C,HW) */
+  return nn_add(g, x, nn_view(g, a, 4, (int[]){n, c, h, w}));                  /* (N,C,H,W) */
+}

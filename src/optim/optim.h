@@ -1,0 +1,29 @@
+/* optim.h — Adam, AdamW and SGD as one fused update over the flat
+ * parameter buffer (torch.optim semantics). */
+#ifndef CTRAIN_OPTIM_H
+#define CTRAIN_OPTIM_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+#include "kernels/ops.h"
+
+enum optim_kind { OPTIM_ADAM, OPTIM_ADAMW, OPTIM_SGD };
+
+struct optimizer {
+  enum optim_kind kind;
+  const struct ops_backend *ops; /* m and v are in its memory */
+  size_t n;
+  float *m, *v; /* Adam moments, or m = SGD momentum buffer; flat like params */
+  long step;    /* optimizer steps taken */
+  double beta2, eps, weight_decay, momentum;
+};
+
+/* kind: "adam", "adamw" or "sgd"; the state is zeroed memory of `ops`. */
+int optim_init(struct optimizer *o, const struct ops_backend *ops, const char *kind, size_t n,
+               double beta2, double eps, double weight_decay, double momentum, struct ct_err *e);
+void optim_step(struct optimizer *o, const struct ops_backend *ops, const struct ops_ctx *ctx,
+                float *params, const float *grads, double lr, double beta1);
+void optim_free(struct optimizer *o);
+
+#endif

@@ -1,0 +1,130 @@
+/* evaluate.c — evaluation of a saved model. */
+#include "train/evaluate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt/ckpt.h"
+#include "comm/device.h"
+#include "config/config.h"
+#include "core/log.h"
+#include "data/dataset.h"
+#include "train/session.h"
+#include "train/spec.h"
+
+static void print_report(FILE *f, const struct dataset_info *info, const char *split,
+                         const struct eval_result *r) {
+  int k = info->num_classes;
+  fprintf(f, "%s: loss %.4f accuracy %.2f%% (%ld images)\n\n%-12s %8s %8s\n", split, r->loss,
+          100.0 * r->acc, r->total, "class", "images", "acc");
+  for (int i = 0; i < k; i++) {
+    long n = 0;
+    for (int j = 0; j < k; j++)
+      n += r->confusion[i * k + j];
+    fprintf(f, "%-12s %8ld %7.2f%%\n", info->classes[i], n,
+            n ? 100.0 * r->confusion[i * k + i] / n : 0.0);
+  }
+  fprintf(f, "\nconfusion matrix (rows: true class, columns: predicted)\n%-12s", "");
+  for (int j = 0; j < k; j++)
+    fprintf(f, " %6.6s", info->classes[j]);
+  fputc('\n', f);
+  for (int i = 0; i < k; i++) {
+    fprintf(f, "%-12s", info->classes[i]);
+    for (int j = 0; j < k; j++)
+      fprintf(f, " %6ld", r->confusion[i * k + j]);
+    fputc('\n', f);
+  }
+}
+
+static void print_json(FILE *f, const char *ckpt, const struct dataset_info *info,
+                       const char *split, const struct eval_result *r) {
+  int k = info->num_classes;
+  fprintf(f, "{\"checkpoint\":\"%s\",\"split\":\"%s\",\"images\":%ld,\"loss\":%.9g,\"acc\":%.9g,",
+          ckpt, split, r->total, r->loss, r->acc);
+  fputs("\"classes\":[", f);
+  for (int i = 0; i < k; i++)
+    fprintf(f, "%s\"%s\"", i ? "," : "", info->classes[i]);
+  fputs("],\"per_class_acc\":[", f);
+  for (int i = 0; i < k; i++) {
+    long n = 0;
+    for (int j = 0; j < k; j++)
+      n += r->confusion[i * k + j];
+    fprintf(f, "%s%.9g", i ? "," : "", n ? (double)r->confusion[i * k + i] / n : 0.0);
+  }
+  fputs("],\"confusion\":[", f);
+  for (int i = 0; i < k; i++) {
+    fputs(i ? ",[" : "[", f);
+    for (int j = 0; j < k; j++)
+      fprintf(f, "%s%ld", j ? "," : "", r->confusion[i * k + j]);
+    fputc(']', f);
+  }
+  fputs("]}\n", f);
+}
+
+int eval_checkpoint(const char *ckpt, const char *data, const char *split, const char *json_path,
+                    const char *device, const struct comm *c, struct ct_err *e) {
+  const struct ops_backend *ops;
+  if (device_choose(device, c, &ops, e)) return e->code;
+  return eval_checkpoint_with(ckpt, data, split, json_path, ops, c, e);
+}
+
+int eval_checkpoint_with(const char *ckpt, const char *data, const char *split,
+                         const char *json_path, const struct ops_backend *ops, const struct comm *c,
+                         struct ct_err *e) {
+  if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test"))
+    return err_set(e, CT_ERR_USAGE, "--split must be train, val or test (got '%s')", split);
+  struct ckpt_meta *meta = calloc(1, sizeof *meta);
+  struct config *cfg = calloc(1, sizeof *cfg);
+  struct dataset_info info;
+  struct image_split rows = {0};
+  struct session s = {0};
+  struct loader *l = NULL;
+  struct eval_result r;
+  int built = 0, rc;
+  CT_CHECK(meta && cfg);
+  config_defaults(cfg);
+  rc = ckpt_read_meta(ckpt, meta, e);
+  if (!rc) rc = config_load_string(cfg, meta->config, ckpt, e);
+  if (!rc) rc = dataset_read_info(data, &info, e);
+  if (!rc && info.num_classes != meta->num_classes)
+    rc = err_set(e, CT_ERR_USAGE, "%s has %d classes, the model in %s predicts %ld", data,
+                 info.num_classes, ckpt, meta->num_classes);
+  if (!rc) rc = dataset_read_split(data, split, c->rank, c->size, -1, &rows, e);
+  if (!rc && rows.n == 0)
+    rc = err_set(e, CT_ERR_USAGE, "%s: split '%s' is empty on rank %d", data, split, c->rank);
+  if (!rc) {
+    struct model_spec spec;
+    rc = model_spec_from_config(cfg, &info, cfg->train.batch_size, &spec, e);
+    if (!rc)
+      rc = session_build(&s, ops, &spec, session_threads(cfg->run.threads, c), cfg->train.seed, e);
+    built = !rc;
+  }
+  if (!rc) rc = ckpt_load(ckpt, &s.g, NULL, e);
+  if (!rc) {
+    struct loader_cfg lc = {.batch = s.spec.batch, .normalize = cfg->data.normalize};
+    memcpy(lc.mean, info.mean, sizeof lc.mean);
+    memcpy(lc.std, info.std, sizeof lc.std);
+    rc = loader_create(&l, &rows, &lc, e);
+  }
+  if (!rc) rc = session_evaluate(&s, l, c, &r, e);
+  if (!rc && c->rank == 0) {
+    print_report(stdout, &info, split, &r);
+    FILE *f = json_path ? fopen(json_path, "w") : stdout;
+    if (!f)
+      rc =
+          err_set(e, CT_ERR_RUNTIME, "%s: cannot open for writing: %s", json_path, strerror(errno));
+    else {
+      print_json(f, ckpt, &info, split, &r);
+      if (json_path && fclose(f) != 0)
+        rc = err_set(e, CT_ERR_RUNTIME, "%s: write failed: %s", json_path, strerror(errno));
+    }
+  }
+  loader_free(l);
+  if (built) session_free(&s);
+  image_split_free(&rows);
+  free(meta);
+  free(cfg);
+  return rc;
+}

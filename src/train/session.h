@@ -1,0 +1,49 @@
+/* session.h — a model graph ready to run: built from the model name and the
+ * data's shape, planned on a backend, with host views (graph.h) of its input
+ * and output tensors: the loader writes the batch into x and y, the metrics
+ * read logits and loss. On the cpu backend the views are the tensors
+ * themselves and nothing is copied. */
+#ifndef CTRAIN_SESSION_H
+#define CTRAIN_SESSION_H
+
+#include "comm/comm.h"
+#include "data/loader.h"
+#include "graph/graph.h"
+#include "models/models.h"
+
+struct session {
+  struct graph g;
+  struct model_io io;
+  struct model_spec spec;
+  struct host_view x, y, logits, loss;
+};
+
+int session_build(struct session *s, const struct ops_backend *ops, const struct model_spec *spec,
+                  int threads, uint64_t seed, struct ct_err *e);
+void session_free(struct session *s);
+
+/* The batch in the host views x and y, to the graph's input tensors. */
+void session_upload_batch(const struct session *s);
+/* The last forward's loss and logits (batch, classes), read back to the host. */
+float session_loss(const struct session *s);
+const float *session_logits(const struct session *s);
+
+/* Threads for this rank: `requested`, or the node's cores shared among the
+ * ranks on the node. */
+int session_threads(int requested, const struct comm *c);
+
+enum { EVAL_MAX_CLASSES = 16 };
+
+struct eval_result {
+  double loss;                                         /* mean over images */
+  double acc;                                          /* fraction correct */
+  long total;                                          /* images */
+  long confusion[EVAL_MAX_CLASSES * EVAL_MAX_CLASSES]; /* [true * K + predicted] */
+};
+
+/* One pass over the loader's epoch in eval mode; sums are reduced across
+ * ranks, so every rank gets the global result. */
+int session_evaluate(struct session *s, struct loader *l, const struct comm *c,
+                     struct eval_result *r, struct ct_err *e);
+
+#endif

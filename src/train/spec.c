@@ -1,0 +1,40 @@
+/* spec.c — the [model] section and the data's shape, as a model_spec. Shape
+ * rules that involve the data are checked here, so a bad key is a usage error
+ * naming it rather than a builder's assertion. */
+#include "train/spec.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* config_validate checks each transformer key alone; whether the patch tiles
+ * the image depends on the data, so it is checked here. */
+static int check_patch(const struct model_spec *spec, struct ct_err *e) {
+  if (spec->image_h % spec->patch != 0 || spec->image_w % spec->patch != 0)
+    return err_set(e, CT_ERR_USAGE, "model.patch = %d must divide the image side (%dx%d)",
+                   spec->patch, spec->image_h, spec->image_w);
+  return CT_OK;
+}
+
+int model_spec_from_config(const struct config *cfg, const struct dataset_info *info, int batch,
+                           struct model_spec *spec, struct ct_err *e) {
+  memset(spec, 0, sizeof *spec);
+  snprintf(spec->name, sizeof spec->name, "%s", cfg->model.name);
+  spec->num_classes = info->num_classes;
+  spec->batch = batch;
+  spec->image_c = 3;
+  spec->image_h = DATASET_SIDE;
+  spec->image_w = DATASET_SIDE;
+  spec->label_smoothing = (float)cfg->train.label_smoothing;
+  spec->batchnorm = cfg->model.batchnorm;
+  spec->patch = cfg->model.patch;
+  spec->dim = cfg->model.dim;
+  spec->depth = cfg->model.depth;
+  spec->heads = cfg->model.heads;
+  spec->ffn_dim = cfg->model.ffn_dim;
+  spec->dropout = (float)cfg->model.dropout;
+  if (cfg->model.num_classes != info->num_classes)
+    return err_set(e, CT_ERR_USAGE, "model.num_classes = %d but %s has %d classes",
+                   cfg->model.num_classes, cfg->data.path, info->num_classes);
+  if (strcmp(spec->name, "vit") == 0) return check_patch(spec, e);
+  return CT_OK;
+}

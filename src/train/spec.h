@@ -1,0 +1,13 @@
+/* spec.h — what a model needs from the configuration and the data. */
+#ifndef CTRAIN_SPEC_H
+#define CTRAIN_SPEC_H
+
+#include "config/config.h"
+#include "data/dataset.h"
+#include "models/models.h"
+
+/* Fills spec for a graph of `batch` rows per rank; errors name the key. */
+int model_spec_from_config(const struct config *cfg, const struct dataset_info *info, int batch,
+                           struct model_spec *spec, struct ct_err *e);
+
+#endif

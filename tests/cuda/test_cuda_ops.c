@@ -1,0 +1,561 @@
+/* test_cuda_ops.c — every op of the CUDA backend, forward and backward, run
+ * in the SIMT emulator against the CPU backend on random shapes chosen to
+ * leave partial warps, partial blocks and partial tiles.
+ *
+ * Inputs are uniform in [-1, 1); gradient buffers start random, so the
+ * "backward accumulates" convention is checked too. An element passes when
+ * |cuda - cpu| <= atol + rtol |cpu|. The tolerances, per family:
+ * - GEMM-based ops (matmul, linear, conv2d, attention): both sides are
+ *   float32 OpenBLAS products (cuBLAS is served by OpenBLAS here), but the
+ *   CUDA side sums in a different order (im2col layout, batched chunks, the
+ *   fused attention's own dot products) and the CPU sums some reductions in
+ *   double: float32 rounding of O(1) terms over K <= ~600 terms stays below
+ *   K * 6e-8 ~ 4e-5 relative; we allow rtol 1e-4, atol 1e-5.
+ * - Reductions in float (softmax, layernorm, batchnorm, the loss, mean over
+ *   the last axis) against the CPU's double accumulations: rtol 1e-5,
+ *   atol 1e-5 (terms over 1e3 elements at most; the statistics' rounding,
+ *   ~1e-6 relative, is amplified at most ~10x by rstd in the backward).
+ * - Elementwise ops with the same formula on both sides (activations,
+ *   dropout, add/axpy/scale, transpose, embedding, posenc, maxpool, patch
+ *   extraction, padding, the optimizers, mean over the middle axis): the same float operations in
+ * the same order, so they must agree to rtol 1e-6, atol 0 — in the emulator the math library is the
+ * CPU's; on a GPU expf/erff differ by ~2 ulp. Integer outputs (maxpool indices, dropout masks, the
+ * loss's row count) must be equal. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/ops.h"
+#include "kernels/ops_shared.h"
+
+static const struct ops_backend *CPU, *GPU;
+static struct ops_ctx cctx = {.threads = 1}, gctx = {.threads = 1};
+static int failures = 0;
+static uint64_t seed = 1;
+
+enum { GEMM, RED, EXACT };
+static const double RTOL[] = {1e-4, 1e-5, 1e-6}, ATOL[] = {1e-5, 1e-5, 0.0};
+
+static float *hrand(size_t n) {
+  float *x = malloc((n ? n : 1) * sizeof *x);
+  uint64_t s = seed++;
+  for (size_t i = 0; i < n; i++)
+    x[i] = 2.0f * ops_rng_uniform(s, 0, i) - 1.0f;
+  return x;
+}
+
+static void *dev(const void *h, size_t bytes) {
+  void *d = GPU->alloc(bytes);
+  if (!d) {
+    fprintf(stderr, "device allocation of %zu bytes failed\n", bytes);
+    exit(1);
+  }
+  GPU->upload(d, h, bytes);
+  return d;
+}
+
+/* Compares device buffer `d` (n floats) with host `want`. */
+static void cmp(const char *what, const float *d, const float *want, size_t n, int tol) {
+  float *got = malloc((n ? n : 1) * sizeof *got);
+  GPU->download(got, d, n * sizeof *got);
+  int bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    double diff = fabs((double)got[i] - want[i]);
+    int same_nan = isnan(got[i]) && isnan(want[i]);
+    if (!same_nan && !(diff <= ATOL[tol] + RTOL[tol] * fabs(want[i]))) {
+      if (bad < 5) fprintf(stderr, "%s[%zu]: cuda %.9g cpu %.9g\n", what, i, got[i], want[i]);
+      bad++;
+    }
+  }
+  if (bad) {
+    fprintf(stderr, "FAIL %s: %d of %zu elements beyond rtol %g atol %g\n", what, bad, n, RTOL[tol],
+            ATOL[tol]);
+    failures++;
+  }
+  free(got);
+}
+
+static void cmp_bytes(const char *what, const void *d, const void *want, size_t bytes) {
+  unsigned char *got = malloc(bytes ? bytes : 1);
+  GPU->download(got, d, bytes);
+  if (memcmp(got, want, bytes)) {
+    fprintf(stderr, "FAIL %s: differs\n", what);
+    failures++;
+  }
+  free(got);
+}
+
+/* A float tensor on both sides: host copy for the CPU, device copy. */
+struct t {
+  float *h, *d;
+  size_t n;
+};
+static struct t mk(size_t n) {
+  struct t t = {hrand(n), NULL, n};
+  t.d = dev(t.h, n * sizeof(float));
+  return t;
+}
+static void drop(struct t *t) {
+  free(t->h);
+  GPU->release(t->d);
+}
+#define CMP(what, t, tol) cmp(what, (t).d, (t).h, (t).n, tol)
+
+static void scratch(size_t cpu_floats, size_t gpu_floats) {
+  free(cctx.scratch);
+  if (gctx.scratch) GPU->release(gctx.scratch);
+  cctx.scratch = malloc((cpu_floats ? cpu_floats : 1) * sizeof(float));
+  gctx.scratch = GPU->alloc((gpu_floats ? gpu_floats : 1) * sizeof(float));
+  cctx.scratch_len = cpu_floats;
+  gctx.scratch_len = gpu_floats;
+}
+
+static void test_matmul(void) {
+  const int m = 37, n = 29, k = 53;
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++) {
+      int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 5, batch = 3;
+      long sa = (long)lda * (ta ? k : m) + 7, sb = (long)ldb * (tb ? n : k) + 1,
+           sc = (long)ldc * m + 4;
+      struct t a = mk(sa * batch), b = mk(sb * batch), c = mk(sc * batch);
+      CPU->matmul(&cctx, ta, tb, m, n, k, 0.7f, a.h, lda, b.h, ldb, 0.3f, c.h, ldc);
+      GPU->matmul(&gctx, ta, tb, m, n, k, 0.7f, a.d, lda, b.d, ldb, 0.3f, c.d, ldc);
+      CMP("matmul", c, GEMM);
+      CPU->matmul_batched(&cctx, ta, tb, m, n, k, -1.1f, a.h, lda, sa, b.h, ldb, sb, 1.0f, c.h, ldc,
+                          sc, batch);
+      GPU->matmul_batched(&gctx, ta, tb, m, n, k, -1.1f, a.d, lda, sa, b.d, ldb, sb, 1.0f, c.d, ldc,
+                          sc, batch);
+      CMP("matmul_batched", c, GEMM);
+      drop(&a);
+      drop(&b);
+      drop(&c);
+    }
+}
+
+static void test_linear(void) {
+  const int m = 45, k = 70, n = 33;
+  struct t x = mk(m * k), w = mk(n * k), bias = mk(n), y = mk(m * n), dy = mk(m * n);
+  struct t dx = mk(m * k), dw = mk(n * k), db = mk(n);
+  for (int with_bias = 0; with_bias < 2; with_bias++) {
+    CPU->linear_fwd(&cctx, m, k, n, x.h, w.h, with_bias ? bias.h : NULL, y.h);
+    GPU->linear_fwd(&gctx, m, k, n, x.d, w.d, with_bias ? bias.d : NULL, y.d);
+    CMP("linear_fwd", y, GEMM);
+  }
+  CPU->linear_bwd(&cctx, m, k, n, dy.h, x.h, w.h, dx.h, dw.h, db.h);
+  GPU->linear_bwd(&gctx, m, k, n, dy.d, x.d, w.d, dx.d, dw.d, db.d);
+  CMP("linear_bwd dx", dx, GEMM);
+  CMP("linear_bwd dw", dw, GEMM);
+  CMP("linear_bwd dbias", db, GEMM);
+  CPU->linear_bwd(&cctx, m, k, n, dy.h, x.h, w.h, NULL, dw.h, NULL);
+  GPU->linear_bwd(&gctx, m, k, n, dy.d, x.d, w.d, NULL, dw.d, NULL);
+  CMP("linear_bwd dw only", dw, GEMM);
+  struct t *all[] = {&x, &w, &bias, &y, &dy, &dx, &dw, &db};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+    drop(all[i]);
+}
+
+static void test_conv2d(void) {
+  /* strided + padded, pointwise, and a 5x5 at stride 1 */
+  struct conv2d_shape shapes[] = {{3, 5, 9, 11, 7, 3, 3, 2, 1, 0, 0},
+                                  {2, 4, 8, 6, 6, 1, 1, 1, 0, 0, 0},
+                                  {2, 3, 7, 7, 4, 5, 5, 1, 2, 0, 0}};
+  for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+    struct conv2d_shape s = shapes[si];
+    s.oh = (s.h + 2 * s.pad - s.kh) / s.stride + 1;
+    s.ow = (s.w + 2 * s.pad - s.kw) / s.stride + 1;
+    size_t xin = (size_t)s.n * s.c * s.h * s.w, yout = (size_t)s.n * s.oc * s.oh * s.ow;
+    size_t wn = (size_t)s.oc * s.c * s.kh * s.kw;
+    scratch(CPU->conv2d_scratch(&s, 1), GPU->conv2d_scratch(&s, 1));
+    struct t x = mk(xin), w = mk(wn), b = mk(s.oc), y = mk(yout), dy = mk(yout);
+    struct t dx = mk(xin), dw = mk(wn), db = mk(s.oc);
+    CPU->conv2d_fwd(&cctx, &s, x.h, w.h, b.h, y.h);
+    GPU->conv2d_fwd(&gctx, &s, x.d, w.d, b.d, y.d);
+    CMP("conv2d_fwd", y, GEMM);
+    CPU->conv2d_bwd(&cctx, &s, dy.h, x.h, w.h, dx.h, dw.h, db.h);
+    GPU->conv2d_bwd(&gctx, &s, dy.d, x.d, w.d, dx.d, dw.d, db.d);
+    CMP("conv2d_bwd dx", dx, GEMM);
+    CMP("conv2d_bwd dw", dw, GEMM);
+    CMP("conv2d_bwd dbias", db, GEMM);
+    CPU->conv2d_bwd(&cctx, &s, dy.h, x.h, w.h, dx.h, NULL, NULL);
+    GPU->conv2d_bwd(&gctx, &s, dy.d, x.d, w.d, dx.d, NULL, NULL);
+    CMP("conv2d_bwd dx only", dx, GEMM);
+    struct t *all[] = {&x, &w, &b, &y, &dy, &dx, &dw, &db};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+      drop(all[i]);
+  }
+}
+
+static void test_batchnorm(void) {
+  const int n = 3, c = 5, hw = 37;
+  size_t len = (size_t)n * c * hw;
+  struct t x = mk(len), gamma = mk(c), beta = mk(c), rm = mk(c), rv = mk(c), y = mk(len);
+  struct t sm = mk(c), sr = mk(c), dy = mk(len), dx = mk(len), dg = mk(c), dbt = mk(c);
+  for (int i = 0; i < c; i++)
+    rv.h[i] = 0.5f + 0.5f * fabsf(rv.h[i]); /* a variance */
+  GPU->upload(rv.d, rv.h, c * sizeof(float));
+  CPU->batchnorm2d_fwd(&cctx, n, c, hw, x.h, gamma.h, beta.h, rm.h, rv.h, 0.1f, 1e-5f, 1, y.h, sm.h,
+                       sr.h);
+  GPU->batchnorm2d_fwd(&gctx, n, c, hw, x.d, gamma.d, beta.d, rm.d, rv.d, 0.1f, 1e-5f, 1, y.d, sm.d,
+                       sr.d);
+  CMP("batchnorm_fwd y", y, RED);
+  CMP("batchnorm_fwd running_mean", rm, RED);
+  CMP("batchnorm_fwd running_var", rv, RED);
+  CMP("batchnorm_fwd save_mean", sm, RED);
+  CMP("batchnorm_fwd save_rstd", sr, RED);
+  CPU->batchnorm2d_bwd(&cctx, n, c, hw, dy.h, x.h, gamma.h, sm.h, sr.h, dx.h, dg.h, dbt.h);
+  GPU->batchnorm2d_bwd(&gctx, n, c, hw, dy.d, x.d, gamma.d, sm.d, sr.d, dx.d, dg.d, dbt.d);
+  CMP("batchnorm_bwd dx", dx, RED);
+  CMP("batchnorm_bwd dgamma", dg, RED);
+  CMP("batchnorm_bwd dbeta", dbt, RED);
+  CPU->batchnorm2d_fwd(&cctx, n, c, hw, x.h, gamma.h, beta.h, rm.h, rv.h, 0.1f, 1e-5f, 0, y.h, sm.h,
+                       sr.h);
+  GPU->batchnorm2d_fwd(&gctx, n, c, hw, x.d, gamma.d, beta.d, rm.d, rv.d, 0.1f, 1e-5f, 0, y.d, sm.d,
+                       sr.d);
+  CMP("batchnorm_fwd eval", y, RED);
+  struct t *all[] = {&x, &gamma, &beta, &rm, &rv, &y, &sm, &sr, &dy, &dx, &dg, &dbt};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+    drop(all[i]);
+}
+
+static void test_pool_means(void) {
+  const int n = 2, c = 3, h = 9, w = 11;
+  int ks[][2] = {{2, 2}, {3, 2}}; /* disjoint and overlapping windows */
+  for (int v = 0; v < 2; v++) {
+    int k = ks[v][0], s = ks[v][1], oh = (h - k) / s + 1, ow = (w - k) / s + 1;
+    size_t in = (size_t)n * c * h * w, out = (size_t)n * c * oh * ow;
+    struct t x = mk(in), y = mk(out), dy = mk(out), dx = mk(in);
+    int32_t *idx = malloc(out * sizeof *idx);
+    int32_t *didx = GPU->alloc(out * sizeof *didx);
+    CPU->maxpool2d_fwd(&cctx, n, c, h, w, k, s, x.h, y.h, idx);
+    GPU->maxpool2d_fwd(&gctx, n, c, h, w, k, s, x.d, y.d, didx);
+    CMP("maxpool_fwd", y, EXACT);
+    cmp_bytes("maxpool_fwd idx", didx, idx, out * sizeof *idx);
+    CPU->maxpool2d_bwd(&cctx, n, c, h, w, k, s, dy.h, idx, dx.h);
+    GPU->maxpool2d_bwd(&gctx, n, c, h, w, k, s, dy.d, didx, dx.d);
+    CMP("maxpool_bwd", dx, EXACT);
+    free(idx);
+    GPU->release(didx);
+    drop(&x);
+    drop(&y);
+    drop(&dy);
+    drop(&dx);
+  }
+  const int b = 3, t = 37, d = 45;
+  struct t x = mk((size_t)b * t * d), y = mk((size_t)b * d), dx = mk((size_t)b * t * d);
+  CPU->mean_mid_fwd(&cctx, b, t, d, x.h, y.h);
+  GPU->mean_mid_fwd(&gctx, b, t, d, x.d, y.d);
+  CMP("mean_mid_fwd", y, EXACT);
+  CPU->mean_mid_bwd(&cctx, b, t, d, y.h, dx.h);
+  GPU->mean_mid_bwd(&gctx, b, t, d, y.d, dx.d);
+  CMP("mean_mid_bwd", dx, EXACT);
+  struct t r = mk((size_t)b * t);
+  CPU->mean_last_fwd(&cctx, b * t, d, x.h, r.h);
+  GPU->mean_last_fwd(&gctx, b * t, d, x.d, r.d);
+  CMP("mean_last_fwd", r, RED);
+  CPU->mean_last_bwd(&cctx, b * t, d, r.h, dx.h);
+  GPU->mean_last_bwd(&gctx, b * t, d, r.d, dx.d);
+  CMP("mean_last_bwd", dx, EXACT);
+  drop(&x);
+  drop(&y);
+  drop(&dx);
+  drop(&r);
+}
+
+static void test_layernorm_softmax(void) {
+  const int rows = 37, d = 70;
+  size_t len = (size_t)rows * d;
+  struct t x = mk(len), g = mk(d), b = mk(d), y = mk(len), mean = mk(rows), rstd = mk(rows);
+  struct t dy = mk(len), dx = mk(len), dg = mk(d), db = mk(d);
+  CPU->layernorm_fwd(&cctx, rows, d, x.h, g.h, b.h, 1e-5f, y.h, mean.h, rstd.h);
+  GPU->layernorm_fwd(&gctx, rows, d, x.d, g.d, b.d, 1e-5f, y.d, mean.d, rstd.d);
+  CMP("layernorm_fwd y", y, RED);
+  CMP("layernorm_fwd mean", mean, RED);
+  CMP("layernorm_fwd rstd", rstd, RED);
+  CPU->layernorm_bwd(&cctx, rows, d, dy.h, x.h, g.h, mean.h, rstd.h, dx.h, dg.h, db.h);
+  GPU->layernorm_bwd(&gctx, rows, d, dy.d, x.d, g.d, mean.d, rstd.d, dx.d, dg.d, db.d);
+  CMP("layernorm_bwd dx", dx, RED);
+  CMP("layernorm_bwd dgamma", dg, RED);
+  CMP("layernorm_bwd dbeta", db, RED);
+  CPU->layernorm_bwd(&cctx, rows, d, dy.h, x.h, g.h, mean.h, rstd.h, NULL, dg.h, NULL);
+  GPU->layernorm_bwd(&gctx, rows, d, dy.d, x.d, g.d, mean.d, rstd.d, NULL, dg.d, NULL);
+  CMP("layernorm_bwd dgamma only", dg, RED);
+  const int sr = 13, sc = 77;
+  struct t sx = mk((size_t)sr * sc), sy = mk((size_t)sr * sc), sdy = mk((size_t)sr * sc),
+           sdx = mk((size_t)sr * sc);
+  CPU->softmax_fwd(&cctx, sr, sc, sx.h, sy.h);
+  GPU->softmax_fwd(&gctx, sr, sc, sx.d, sy.d);
+  CMP("softmax_fwd", sy, RED);
+  CPU->softmax_bwd(&cctx, sr, sc, sy.h, sdy.h, sdx.h);
+  GPU->softmax_bwd(&gctx, sr, sc, sy.d, sdy.d, sdx.d);
+  CMP("softmax_bwd", sdx, RED);
+  CPU->softmax_fwd(&cctx, sr, sc, sx.h, sx.h); /* in place */
+  GPU->softmax_fwd(&gctx, sr, sc, sx.d, sx.d);
+  CMP("softmax_fwd in place", sx, RED);
+  struct t *all[] = {&x, &g, &b, &y, &mean, &rstd, &dy, &dx, &dg, &db, &sx, &sy, &sdy, &sdx};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+    drop(all[i]);
+}
+
+static void test_attention(void) {
+  struct {
+    int b, h, tq, tk, dh, pad;
+    enum mask_kind mask;
+    float p;
+  } cases[] = {
+      {2, 1, 64, 64, 64, 0, MASK_CAUSAL, 0.0f},  /* attn_cnn: fused kernel */
+      {2, 1, 64, 64, 64, 0, MASK_CAUSAL, 0.25f}, /* fused, with dropout */
+      {2, 3, 17, 23, 8, 5, MASK_GIVEN, 0.1f},    /* fused, several heads, odd tiles */
+      {2, 2, 70, 67, 12, 3, MASK_NONE, 0.2f},    /* GEMM path, several heads */
+      {3, 1, 65, 33, 20, 0, MASK_CAUSAL, 0.0f},  /* GEMM path, one head */
+  };
+  for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+    struct attn_shape s = {
+        cases[ci].b, cases[ci].h, cases[ci].tq, cases[ci].tk,   cases[ci].dh, 0, 0,
+        0,           0,           0.0f,         cases[ci].mask, NULL};
+    int hd = s.h * s.dh;
+    s.ldq = hd + cases[ci].pad;
+    s.ldk = hd + 2 * cases[ci].pad;
+    s.ldv = hd;
+    s.ldo = hd + cases[ci].pad;
+    s.scale = 1.0f / sqrtf((float)s.dh);
+    float p = cases[ci].p;
+    size_t nq = (size_t)s.b * s.tq * s.ldq, nk = (size_t)s.b * s.tk * s.ldk;
+    size_t nv = (size_t)s.b * s.tk * s.ldv, no = (size_t)s.b * s.tq * s.ldo;
+    size_t np = (size_t)s.b * s.h * s.tq * s.tk;
+    struct t q = mk(nq), k = mk(nk), v = mk(nv), o = mk(no), pr = mk(np), pd = mk(np);
+    struct t dout = mk(no), dq = mk(nq), dk = mk(nk), dv = mk(nv);
+    float *mask_h = NULL, *mask_d = NULL;
+    if (s.mask == MASK_GIVEN) {
+      mask_h = malloc((size_t)s.tq * s.tk * sizeof *mask_h);
+      for (int i = 0; i < s.tq * s.tk; i++) /* every query keeps key 0 */
+        mask_h[i] = (i % s.tk == 0 || ops_rng_uniform(99, 0, i) < 0.6f) ? 1.0f : 0.0f;
+      mask_d = dev(mask_h, (size_t)s.tq * s.tk * sizeof *mask_h);
+    }
+    struct attn_shape sc = s, sg = s;
+    sc.given_mask = mask_h;
+    sg.given_mask = mask_d;
+    scratch(CPU->attention_scratch(&sc, 1), GPU->attention_scratch(&sg, 1));
+    struct rng_stream rng = {1234, 7};
+    CPU->attention_fwd(&cctx, &sc, q.h, k.h, v.h, p, rng, pr.h, p > 0 ? pd.h : NULL, o.h);
+    GPU->attention_fwd(&gctx, &sg, q.d, k.d, v.d, p, rng, pr.d, p > 0 ? pd.d : NULL, o.d);
+    char what[64];
+    snprintf(what, sizeof what, "attention case %zu probs", ci);
+    CMP(what, pr, RED);
+    if (p > 0) {
+      snprintf(what, sizeof what, "attention case %zu probs_drop", ci);
+      CMP(what, pd, RED);
+    }
+    snprintf(what, sizeof what, "attention case %zu out", ci);
+    CMP(what, o, GEMM);
+    CPU->attention_bwd(&cctx, &sc, dout.h, q.h, k.h, v.h, pr.h, p > 0 ? pd.h : NULL, dq.h, dk.h,
+                       dv.h);
+    GPU->attention_bwd(&gctx, &sg, dout.d, q.d, k.d, v.d, pr.d, p > 0 ? pd.d : NULL, dq.d, dk.d,
+                       dv.d);
+    snprintf(what, sizeof what, "attention case %zu dq", ci);
+    CMP(what, dq, GEMM);
+    snprintf(what, sizeof what, "attention case %zu dk", ci);
+    CMP(what, dk, GEMM);
+    snprintf(what, sizeof what, "attention case %zu dv", ci);
+    CMP(what, dv, GEMM);
+    free(mask_h);
+    if (mask_d) GPU->release(mask_d);
+    struct t *all[] = {&q, &k, &v, &o, &pr, &pd, &dout, &dq, &dk, &dv};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+      drop(all[i]);
+  }
+}
+
+static void test_embedding_dropout_elementwise(void) {
+  const int n = 41, d = 37, vocab = 9;
+  int32_t idx[41];
+  for (int i = 0; i < n; i++)
+    idx[i] = (i * 7) % vocab; /* repeated ids */
+  int32_t *didx = dev(idx, sizeof idx);
+  struct t table = mk((size_t)vocab * d), y = mk((size_t)n * d), dtable = mk((size_t)vocab * d);
+  CPU->embedding_fwd(&cctx, n, d, idx, table.h, y.h);
+  GPU->embedding_fwd(&gctx, n, d, didx, table.d, y.d);
+  CMP("embedding_fwd", y, EXACT);
+  CPU->embedding_bwd(&cctx, n, d, idx, y.h, dtable.h);
+  GPU->embedding_bwd(&gctx, n, d, didx, y.d, dtable.d);
+  CMP("embedding_bwd", dtable, EXACT);
+  struct t px = mk((size_t)3 * 19 * 34), py = mk(px.n);
+  CPU->posenc_fwd(&cctx, 3, 19, 34, px.h, py.h);
+  GPU->posenc_fwd(&gctx, 3, 19, 34, px.d, py.d);
+  CMP("posenc_fwd", py, EXACT);
+  GPU->release(didx);
+  drop(&table);
+  drop(&y);
+  drop(&dtable);
+  drop(&px);
+  drop(&py);
+
+  const size_t len = 1000 + 37; /* a tail past the last full block */
+  struct t x = mk(len), dy = mk(len), dx = mk(len), out = mk(len);
+  uint8_t *keep = malloc(len), *dkeep = GPU->alloc(len);
+  float ps[] = {0.0f, 0.3f, 1.0f};
+  for (int i = 0; i < 3; i++) {
+    struct rng_stream rng = {42, (uint64_t)i};
+    CPU->dropout_fwd(&cctx, len, ps[i], rng, x.h, out.h, keep);
+    GPU->dropout_fwd(&gctx, len, ps[i], rng, x.d, out.d, dkeep);
+    CMP("dropout_fwd", out, EXACT);
+    cmp_bytes("dropout_fwd keep", dkeep, keep, len);
+    CPU->dropout_bwd(&cctx, len, ps[i], dy.h, keep, dx.h);
+    GPU->dropout_bwd(&gctx, len, ps[i], dy.d, dkeep, dx.d);
+    CMP("dropout_bwd", dx, EXACT);
+  }
+  free(keep);
+  GPU->release(dkeep);
+  for (int kind = ACT_RELU; kind <= ACT_GELU; kind++) {
+    CPU->act_fwd(&cctx, (enum act_kind)kind, len, x.h, out.h);
+    GPU->act_fwd(&gctx, (enum act_kind)kind, len, x.d, out.d);
+    CMP("act_fwd", out, EXACT);
+    CPU->act_bwd(&cctx, (enum act_kind)kind, len, x.h, dy.h, dx.h);
+    GPU->act_bwd(&gctx, (enum act_kind)kind, len, x.d, dy.d, dx.d);
+    CMP("act_bwd", dx, EXACT);
+  }
+  CPU->add_fwd(&cctx, len, x.h, dy.h, out.h);
+  GPU->add_fwd(&gctx, len, x.d, dy.d, out.d);
+  CMP("add_fwd", out, EXACT);
+  CPU->axpy(&cctx, len, -0.3f, x.h, out.h);
+  GPU->axpy(&gctx, len, -0.3f, x.d, out.d);
+  CMP("axpy", out, EXACT);
+  CPU->scale(&cctx, len, 1.7f, out.h);
+  GPU->scale(&gctx, len, 1.7f, out.d);
+  CMP("scale", out, EXACT);
+  double s_cpu = CPU->sumsq(&cctx, len, x.h), s_gpu = GPU->sumsq(&gctx, len, x.d);
+  if (fabs(s_cpu - s_gpu) > 1e-12 * s_cpu) { /* both in double over float squares */
+    fprintf(stderr, "FAIL sumsq: cuda %.17g cpu %.17g\n", s_gpu, s_cpu);
+    failures++;
+  }
+  drop(&x);
+  drop(&dy);
+  drop(&dx);
+  drop(&out);
+
+  const int b = 3, r = 37, c = 45; /* two tiles each way, partial */
+  struct t tx = mk((size_t)b * r * c), ty = mk(tx.n), tdx = mk(tx.n);
+  CPU->transpose_fwd(&cctx, b, r, c, tx.h, ty.h);
+  GPU->transpose_fwd(&gctx, b, r, c, tx.d, ty.d);
+  CMP("transpose_fwd", ty, EXACT);
+  CPU->transpose_bwd(&cctx, b, r, c, ty.h, tdx.h);
+  GPU->transpose_bwd(&gctx, b, r, c, ty.d, tdx.d);
+  CMP("transpose_bwd", tdx, EXACT);
+  drop(&tx);
+  drop(&ty);
+  drop(&tdx);
+}
+
+static void test_patch_pad(void) {
+  const int n = 2, c = 3, h = 12, w = 8, p = 4, pad = 3;
+  size_t in = (size_t)n * c * h * w, pl = (size_t)n * c * (h + 2 * pad) * (w + 2 * pad);
+  struct t x = mk(in), y = mk(in), dx = mk(in), py = mk(pl);
+  CPU->patch_fwd(&cctx, n, c, h, w, p, x.h, y.h);
+  GPU->patch_fwd(&gctx, n, c, h, w, p, x.d, y.d);
+  CMP("patch_fwd", y, EXACT);
+  CPU->patch_bwd(&cctx, n, c, h, w, p, y.h, dx.h);
+  GPU->patch_bwd(&gctx, n, c, h, w, p, y.d, dx.d);
+  CMP("patch_bwd", dx, EXACT);
+  CPU->pad2d_fwd(&cctx, n, c, h, w, pad, x.h, py.h);
+  GPU->pad2d_fwd(&gctx, n, c, h, w, pad, x.d, py.d);
+  CMP("pad2d_fwd", py, EXACT);
+  CPU->pad2d_bwd(&cctx, n, c, h, w, pad, py.h, dx.h);
+  GPU->pad2d_bwd(&gctx, n, c, h, w, pad, py.d, dx.d);
+  CMP("pad2d_bwd", dx, EXACT);
+  drop(&x);
+  drop(&y);
+  drop(&dx);
+  drop(&py);
+}
+
+static void test_cross_entropy(void) {
+  const int n = 100, classes = 11; /* 13 blocks of 8 rows */
+  int32_t labels[100];
+  for (int i = 0; i < n; i++)
+    labels[i] = i % 9 == 4 ? -1 : (i * 5) % classes; /* some ignored rows */
+  int32_t *dl = dev(labels, sizeof labels);
+  struct t z = mk((size_t)n * classes), pr = mk(z.n), loss = mk(1), dz = mk(z.n);
+  float eps[] = {0.0f, 0.1f}, div[] = {0.0f, 150.0f};
+  for (int v = 0; v < 2; v++) {
+    int count_c = -1, count_g = -2;
+    CPU->cross_entropy_fwd(&cctx, n, classes, z.h, labels, -1, eps[v], div[v], pr.h, loss.h,
+                           &count_c);
+    GPU->cross_entropy_fwd(&gctx, n, classes, z.d, dl, -1, eps[v], div[v], pr.d, loss.d, &count_g);
+    CMP("cross_entropy_fwd probs", pr, RED);
+    CMP("cross_entropy_fwd loss", loss, RED);
+    if (count_c != count_g) {
+      fprintf(stderr, "FAIL cross_entropy_fwd count: cuda %d cpu %d\n", count_g, count_c);
+      failures++;
+    }
+    CPU->cross_entropy_bwd(&cctx, n, classes, pr.h, labels, -1, eps[v], div[v], count_c, 0.7f,
+                           dz.h);
+    GPU->cross_entropy_bwd(&gctx, n, classes, pr.d, dl, -1, eps[v], div[v], count_g, 0.7f, dz.d);
+    CMP("cross_entropy_bwd", dz, RED);
+  }
+  GPU->release(dl);
+  drop(&z);
+  drop(&pr);
+  drop(&loss);
+  drop(&dz);
+}
+
+static void test_optim(void) {
+  const size_t n = 1000 + 77;
+  struct t p = mk(n), g = mk(n), m = mk(n), v = mk(n);
+  for (size_t i = 0; i < n; i++)
+    v.h[i] = fabsf(v.h[i]); /* a second moment */
+  GPU->upload(v.d, v.h, n * sizeof(float));
+  for (int decoupled = 0; decoupled < 2; decoupled++)
+    for (long step = 1; step <= 2; step++) {
+      CPU->adam_step(&cctx, n, p.h, g.h, m.h, v.h, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.05f, decoupled,
+                     step);
+      GPU->adam_step(&gctx, n, p.d, g.d, m.d, v.d, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.05f, decoupled,
+                     step);
+      CMP("adam param", p, EXACT);
+      CMP("adam m", m, EXACT);
+      CMP("adam v", v, EXACT);
+    }
+  float moms[] = {0.0f, 0.9f};
+  for (int mi = 0; mi < 2; mi++)
+    for (long step = 1; step <= 2; step++) {
+      CPU->sgd_step(&cctx, n, p.h, g.h, m.h, 0.1f, moms[mi], 1e-3f, step);
+      GPU->sgd_step(&gctx, n, p.d, g.d, m.d, 0.1f, moms[mi], 1e-3f, step);
+      CMP("sgd param", p, EXACT);
+      CMP("sgd buf", m, EXACT);
+    }
+  drop(&p);
+  drop(&g);
+  drop(&m);
+  drop(&v);
+}
+
+int main(void) {
+  char msg[256];
+  if (cuda_backend_probe(msg, sizeof msg)) {
+    fprintf(stderr, "the emulated device does not answer: %s\n", msg);
+    return 1;
+  }
+  CPU = ops_cpu();
+  GPU = ops_cuda();
+  test_matmul();
+  test_linear();
+  test_conv2d();
+  test_batchnorm();
+  test_pool_means();
+  test_layernorm_softmax();
+  test_attention();
+  test_embedding_dropout_elementwise();
+  test_cross_entropy();
+  test_optim();
+  test_patch_pad();
+  free(cctx.scratch);
+  GPU->release(gctx.scratch);
+  if (failures) {
+    fprintf(stderr, "%d comparisons failed\n", failures);
+    return 1;
+  }
+  printf("every CUDA op matches the CPU backend\n");
+  return 0;
+}

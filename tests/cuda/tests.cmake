@@ -1,0 +1,54 @@
+# CUDA backend tests, label cuda-emu: the kernels of kernels/cuda run in the
+# SIMT host emulator (ctrain_cuda_emu, built with AddressSanitizer).
+set(cuda_emu_env "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=1")
+
+add_executable(test_emu ${CMAKE_CURRENT_LIST_DIR}/test_emu.cpp)
+target_link_libraries(test_emu PRIVATE ctrain_cuda_emu)
+add_test(NAME cuda/test_emu COMMAND test_emu)
+# The emulator must stop each of these kernels with a report naming the bug.
+foreach(case oob divergent exited warp-mask)
+  add_test(NAME cuda/test_emu_${case} COMMAND test_emu ${case})
+endforeach()
+set_tests_properties(cuda/test_emu_oob PROPERTIES PASS_REGULAR_EXPRESSION
+  "AddressSanitizer: heap-buffer-overflow.*oob_write")
+set_tests_properties(cuda/test_emu_divergent PROPERTIES PASS_REGULAR_EXPRESSION
+  "divergent barrier: .* waits at __syncthreads at .*test_emu.cpp:[0-9]+, .* at .*test_emu.cpp:[0-9]+")
+set_tests_properties(cuda/test_emu_exited PROPERTIES PASS_REGULAR_EXPRESSION
+  "divergent barrier: .* waits at __syncthreads .* but thread [(]5,0,0[)] has exited")
+set_tests_properties(cuda/test_emu_warp-mask PROPERTIES PASS_REGULAR_EXPRESSION
+  "names lanes [(]mask 0xffffffff[)] beyond the block's threads")
+set_tests_properties(cuda/test_emu cuda/test_emu_oob cuda/test_emu_divergent cuda/test_emu_exited
+  cuda/test_emu_warp-mask PROPERTIES LABELS cuda-emu TIMEOUT 120 ENVIRONMENT "${cuda_emu_env}")
+
+# Every op of the CUDA backend against the CPU backend (tolerances in the
+# source). ctrain_cuda_emu comes first so its ops_cuda() is the one linked.
+add_executable(test_cuda_ops ${CMAKE_CURRENT_LIST_DIR}/test_cuda_ops.c)
+target_include_directories(test_cuda_ops PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(test_cuda_ops PRIVATE ctrain_cuda_emu ctrain_core)
+add_test(NAME cuda/test_cuda_ops COMMAND test_cuda_ops)
+set_tests_properties(cuda/test_cuda_ops PROPERTIES LABELS cuda-emu TIMEOUT 300
+  ENVIRONMENT "${cuda_emu_env}")
+
+# One whole attn_cnn training step, emulated CUDA against CPU.
+add_executable(test_cuda_step ${CMAKE_CURRENT_LIST_DIR}/test_cuda_step.c)
+target_include_directories(test_cuda_step PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(test_cuda_step PRIVATE ctrain_cuda_emu ctrain_core)
+add_test(NAME cuda/test_cuda_step COMMAND test_cuda_step)
+set_tests_properties(cuda/test_cuda_step PROPERTIES LABELS cuda-emu TIMEOUT 300
+  ENVIRONMENT "${cuda_emu_env}")
+
+# Static shared memory per kernel within the 48 KiB a block gets by default.
+add_test(NAME cuda/static_shared COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/static_shared.sh
+  $<TARGET_FILE:ctrain_cuda_emu> $<TARGET_FILE:test_emu>)
+set_tests_properties(cuda/static_shared PROPERTIES LABELS cuda-emu TIMEOUT 60)
+
+# The trainer itself (train_run_with: shuffle, augmentation, checkpoint, the
+# test evaluation) and `ctrain eval` on the emulated CUDA backend against the
+# CPU backend (tolerances in the source). Single rank, MPI initialised.
+add_executable(test_cuda_train ${CMAKE_CURRENT_LIST_DIR}/test_cuda_train.c)
+target_include_directories(test_cuda_train PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(test_cuda_train PRIVATE ctrain_cuda_emu ctrain_core)
+add_test(NAME cuda/test_cuda_train COMMAND test_cuda_train ${PROJECT_SOURCE_DIR}/configs/attn_cnn.ini)
+set_tests_properties(cuda/test_cuda_train PROPERTIES LABELS cuda-emu TIMEOUT 600
+  # Open MPI and OpenBLAS keep allocations past exit: no leak check here.
+  ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")

@@ -1,0 +1,15 @@
+# Model-level checks beyond parity: the seeds' own sanity runs.
+add_test(NAME models/vit_overfit
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/vit_overfit.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
+set_tests_properties(models/vit_overfit PROPERTIES LABELS models TIMEOUT 600
+  SKIP_RETURN_CODE 77
+  ENVIRONMENT "OMP_NUM_THREADS=2;OPENBLAS_NUM_THREADS=1")
+
+# Seed 004's captioning overfit check, driven from C (the trainer does not run
+# captioning yet): 200 Adam steps of the seed's caption_transformer.
+add_executable(test_caption_overfit ${CMAKE_CURRENT_LIST_DIR}/test_caption_overfit.c)
+target_include_directories(test_caption_overfit PRIVATE ${CMAKE_CURRENT_LIST_DIR}/..)
+target_link_libraries(test_caption_overfit PRIVATE ctrain_core)
+add_test(NAME models/caption_overfit COMMAND test_caption_overfit)
+set_tests_properties(models/caption_overfit PROPERTIES LABELS models TIMEOUT 600
+  ENVIRONMENT "OMP_NUM_THREADS=2;OPENBLAS_NUM_THREADS=1")
