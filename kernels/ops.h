@@ -29,7 +29,10 @@ struct ops_ctx {
   void *backend_data; /* cuda: handles and streams */
   /* Sums `n` doubles in place over every data-parallel replica (sync
    * BatchNorm); NULL keeps statistics local. Set by the trainer, so kernels
-   * never see the comm layer. */
+   * never see the comm layer. `buf` is backend memory (the planned scratch):
+   * host memory on cpu, device memory on cuda, where the sum is issued in
+   * stream order (after the kernels issued before the call, before those
+   * issued after it) and the call may return before it has run. */
   void (*reduce_sum)(void *user, double *buf, int n);
   void *reduce_user;
 };

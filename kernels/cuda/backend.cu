@@ -27,6 +27,8 @@ extern "C" void cuda_backend_set_tf32(int on) {
                                    want_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
 }
 
+extern "C" void *cuda_backend_stream(void) { return (void *)cuda_state()->stream; }
+
 extern "C" int cuda_backend_probe(char *msg, size_t len) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);

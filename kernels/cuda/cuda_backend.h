@@ -21,6 +21,10 @@ int cuda_backend_probe(char *msg, size_t len);
  * of 4"); -1 with one line in msg naming the failed CUDA call. */
 int cuda_backend_select(int local_rank, char *msg, size_t len);
 
+/* The stream every op of ops_cuda() runs on, as a cudaStream_t (void * in
+ * C): collectives on device memory (comm/nccl.h) are ordered after it. */
+void *cuda_backend_stream(void);
+
 /* Matrix products in TF32 tensor-core math (on) or full FP32 (off, the
  * default). Takes effect for the GEMMs issued after the call. */
 void cuda_backend_set_tf32(int on);

@@ -14,6 +14,7 @@
 #include "data/prepare.h"
 #include "data/prepare_coco.h"
 #include "train/evaluate.h"
+#include "train/sample.h"
 #include "train/train.h"
 #include "viz/attention.h"
 #include "viz/plot.h"
@@ -23,6 +24,9 @@ static const char usage_text[] =
     "\n"
     "  train CONFIG.ini [--set section.key=value ...]   train a model (mpirun/srun for ranks)\n"
     "  eval CHECKPOINT.h5 --data FILE.h5 [--split test] [--json OUT.json] [--device auto]\n"
+    "  sample CHECKPOINT.h5 --data FILE.h5 [--split val] [--n K] [--device auto]\n"
+    "                                                   greedy captions beside the truth, "
+    "corpus BLEU-1..4\n"
     "  prepare cifar10 SRC OUT.h5 [--val N] [--seed S]   the official binary release (dir or "
     ".tar.gz)\n"
     "  prepare images SRC OUT.h5 [--val N] [--seed S]    SRC/{train,test}/<class>/*.{jpg,png} (dir "
@@ -33,8 +37,10 @@ static const char usage_text[] =
     "  prepare synthetic-coco OUT_DIR [--train N] [--val N] [--seed S]   CS231n-layout stand-in\n"
     "  inspect FILE.h5                                  what a checkpoint or dataset file holds\n"
     "  attention CHECKPOINT.h5 --data FILE.h5 [--split test] [--index 0] [--out DIR]\n"
-    "                                                   attention weights of one image (HDF5 + PNG)\n"
-    "  plot RUN_DIR [--out OUT.png]                     learning curves from RUN_DIR/metrics.jsonl\n"
+    "                                                   attention weights of one image (HDF5 + "
+    "PNG)\n"
+    "  plot RUN_DIR [--out OUT.png]                     learning curves from "
+    "RUN_DIR/metrics.jsonl\n"
     "  keys                                             every configuration key with its default\n"
     "  version\n";
 
@@ -190,6 +196,34 @@ static int cmd_eval(int argc, char **argv, const struct comm *c, struct ct_err *
   return eval_checkpoint(ckpt, data, split, json, device, c, e);
 }
 
+static int cmd_sample(int argc, char **argv, const struct comm *c, struct ct_err *e) {
+  const char *ckpt = NULL, *data = NULL, *split = "val", *n = "5", *device = "auto";
+  for (int i = 1; i < argc; i++) {
+    const char **target = NULL;
+    if (strcmp(argv[i], "--data") == 0)
+      target = &data;
+    else if (strcmp(argv[i], "--split") == 0)
+      target = &split;
+    else if (strcmp(argv[i], "--n") == 0)
+      target = &n;
+    else if (strcmp(argv[i], "--device") == 0)
+      target = &device;
+    else if (argv[i][0] == '-')
+      return err_set(e, CT_ERR_USAGE, "sample: unknown option '%s'", argv[i]);
+    else if (!ckpt) {
+      ckpt = argv[i];
+      continue;
+    } else
+      return err_set(e, CT_ERR_USAGE, "sample: unexpected argument '%s'", argv[i]);
+    if (i + 1 >= argc) return err_set(e, CT_ERR_USAGE, "%s needs a value", argv[i]);
+    *target = argv[++i];
+  }
+  if (!ckpt || !data) return usage(e, "sample needs CHECKPOINT.h5 and --data FILE.h5");
+  long show = 0;
+  if (parse_count("--n", n, &show, e)) return e->code;
+  return sample_checkpoint(ckpt, data, split, show, device, c, e);
+}
+
 static int cmd_attention(int argc, char **argv, struct ct_err *e) {
   const char *ckpt = NULL, *data = NULL, *split = "test", *index = "0", *out = "attention";
   for (int i = 1; i < argc; i++) {
@@ -285,6 +319,8 @@ int main(int argc, char **argv) {
     rc = cmd_train(argc - 1, argv + 1, &c, &e);
   else if (strcmp(verb, "eval") == 0)
     rc = cmd_eval(argc - 1, argv + 1, &c, &e);
+  else if (strcmp(verb, "sample") == 0)
+    rc = cmd_sample(argc - 1, argv + 1, &c, &e);
   else if (strcmp(verb, "prepare") == 0)
     rc = c.rank == 0 ? cmd_prepare(argc - 1, argv + 1, &e) : CT_OK;
   else

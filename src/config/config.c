@@ -34,7 +34,7 @@ struct key_spec {
 static const struct key_spec schema[] = {
     KEY(model, name, K_STR, "",
         "architecture: attn_cnn, ultimus, cnn_vanilla, cnn_early, cnn_late, cnn_double, resnet10, "
-        "resnet10_attn, vit"),
+        "resnet10_attn, vit, conv_vit"),
     KEY(model, num_classes, K_INT, "10", "number of output classes"),
     KEY(model, sync_bn, K_BOOL, "true", "average batch-norm statistics across ranks"),
     KEY(model, batchnorm, K_BOOL, "false", "batch norm in resnet (off, as in the reference seed)"),

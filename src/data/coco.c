@@ -157,6 +157,11 @@ int coco_check_image_idxs(const int32_t *idx, long n, long n_images, long row0, 
 static int read_attrs(hid_t f, const char *path, struct coco_info *info, struct ct_err *e) {
   static const char *const ids[COCO_SPECIALS] = {"null_id", "start_id", "end_id", "unk_id"};
   long v, dim, len;
+  if (H5Aexists(f, "vocab_size") <= 0)
+    return err_set(e, CT_ERR_RUNTIME,
+                   "%s: not a captioning file (no root attribute 'vocab_size'; `ctrain prepare "
+                   "coco` makes one)",
+                   path);
   if (h5io_attr_read_long(f, "vocab_size", &v, path, e) ||
       h5io_attr_read_long(f, "feature_dim", &dim, path, e) ||
       h5io_attr_read_long(f, "max_length", &len, path, e))
@@ -262,6 +267,15 @@ int coco_read_info(const char *path, struct coco_info *info, struct ct_err *e) {
   }
   H5Fclose(f);
   return rc;
+}
+
+int coco_is_caption_file(const char *path) {
+  struct ct_err e;
+  hid_t f = coco_h5_open(path, &e);
+  if (f < 0) return 0;
+  int yes = H5Aexists(f, "vocab_size") > 0;
+  H5Fclose(f);
+  return yes;
 }
 
 void coco_vocab_free(struct coco_vocab *v) {
@@ -453,6 +467,112 @@ int coco_read_shard(const char *path, const char *split, int rank, int world, st
   rc = coco_check_tokens(s->captions, n, s->t, info.vocab_size, rank, world, path, cn, e);
   if (!rc) rc = coco_check_image_idxs(s->image_idxs, n, ss.n_images, rank, world, path, in, fn, e);
   if (!rc) rc = gather_features(ss.features, path, split, ss.n_images, s, e);
+done:
+  if (rc) coco_shard_free(s);
+  split_close(&ss);
+  H5Fclose(f);
+  return rc;
+}
+
+/* Keeps the caption rows of the split that describe images [lo, hi): reads
+ * image_idxs whole and the captions in blocks of rows, so memory stays at
+ * one block beyond the rows kept. Fills n, captions and image_idxs (file
+ * rows of features, in [lo, hi)). */
+static int gather_captions(const struct split_sets *ss, const char *path, const char *split,
+                           const struct coco_info *info, long lo, long hi, struct coco_shard *s,
+                           struct ct_err *e) {
+  enum { BLOCK = 4096 };
+  char cn[32], in[32], fn[32];
+  snprintf(cn, sizeof cn, "/%s/captions", split);
+  snprintf(in, sizeof in, "/%s/image_idxs", split);
+  snprintf(fn, sizeof fn, "/%s/features", split);
+  const int t = info->max_length;
+  int32_t *idx = malloc((size_t)(ss->n > 0 ? ss->n : 1) * sizeof *idx);
+  int32_t *block = malloc((size_t)BLOCK * (size_t)t * sizeof *block);
+  int rc = CT_OK;
+  if (!idx || !block) {
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: out of memory scanning /%s", path, split);
+    goto done;
+  }
+  if (coco_h5_read_rows(ss->image_idxs, H5T_NATIVE_INT32, 0, 1, ss->n, idx)) {
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(%s) failed", path, in);
+    goto done;
+  }
+  if ((rc = coco_check_image_idxs(idx, ss->n, ss->n_images, 0, 1, path, in, fn, e))) goto done;
+  long m = 0;
+  for (long i = 0; i < ss->n; i++)
+    m += idx[i] >= lo && idx[i] < hi;
+  s->captions = malloc((size_t)(m > 0 ? m : 1) * (size_t)t * sizeof *s->captions);
+  s->image_idxs = malloc((size_t)(m > 0 ? m : 1) * sizeof *s->image_idxs);
+  if (!s->captions || !s->image_idxs) {
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: out of memory for %ld captions of /%s", path, m, split);
+    goto done;
+  }
+  for (long start = 0; start < ss->n; start += BLOCK) {
+    long count = ss->n - start < BLOCK ? ss->n - start : BLOCK;
+    if (coco_h5_read_rows(ss->captions, H5T_NATIVE_INT32, start, 1, count, block)) {
+      rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(%s rows %ld..%ld) failed", path, cn, start,
+                   start + count - 1);
+      goto done;
+    }
+    if ((rc = coco_check_tokens(block, count, t, info->vocab_size, start, 1, path, cn, e)))
+      goto done;
+    for (long i = 0; i < count; i++) {
+      int32_t im = idx[start + i];
+      if (im < lo || im >= hi) continue;
+      memcpy(s->captions + (size_t)s->n * (size_t)t, block + (size_t)i * (size_t)t,
+             (size_t)t * sizeof *block);
+      s->image_idxs[s->n++] = im;
+    }
+  }
+done:
+  free(idx);
+  free(block);
+  return rc;
+}
+
+int coco_read_images(const char *path, const char *split, int rank, int world, struct coco_shard *s,
+                     struct ct_err *e) {
+  memset(s, 0, sizeof *s);
+  if (strcmp(split, "train") && strcmp(split, "val"))
+    return err_set(e, CT_ERR_USAGE, "%s: unknown split '%s' (want train or val)", path, split);
+  if (world < 1 || rank < 0 || rank >= world)
+    return err_set(e, CT_ERR_USAGE, "%s: bad shard rank %d of %d", path, rank, world);
+  hid_t f = coco_h5_open(path, e);
+  if (f < 0) return CT_ERR_RUNTIME;
+  struct coco_info info;
+  struct split_sets ss = {-1, -1, -1, 0, 0};
+  int rc = read_attrs(f, path, &info, e);
+  if (!rc) rc = split_open(f, path, split, &info, &ss, e);
+  if (rc) goto done;
+  const long lo = (long)((long long)ss.n_images * rank / world);
+  const long hi = (long)((long long)ss.n_images * (rank + 1) / world);
+  s->t = info.max_length;
+  s->d = info.feature_dim;
+  if ((rc = gather_captions(&ss, path, split, &info, lo, hi, s, e))) goto done;
+  s->n_images = hi - lo;
+  s->image_rows = malloc((size_t)(hi > lo ? hi - lo : 1) * sizeof *s->image_rows);
+  s->features = malloc((size_t)(hi > lo ? hi - lo : 1) * (size_t)s->d * sizeof *s->features);
+  if (!s->image_rows || !s->features) {
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: out of memory for %ld feature rows of /%s", path, hi - lo,
+                 split);
+    goto done;
+  }
+  for (long k = 0; k < hi - lo; k++)
+    s->image_rows[k] = lo + k;
+  for (long i = 0; i < s->n; i++)
+    s->image_idxs[i] -= (int32_t)lo;
+  if (coco_h5_read_rows(ss.features, H5T_NATIVE_FLOAT, lo, 1, hi - lo, s->features)) {
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(/%s/features rows %ld..%ld) failed", path, split,
+                 lo, hi - 1);
+    goto done;
+  }
+  for (long k = 0; k < (hi - lo) * s->d; k++)
+    if (!isfinite(s->features[k])) {
+      rc = err_set(e, CT_ERR_RUNTIME, "%s: /%s/features row %ld has a non-finite value", path,
+                   split, lo + k / s->d);
+      goto done;
+    }
 done:
   if (rc) coco_shard_free(s);
   split_close(&ss);

@@ -28,6 +28,10 @@ struct coco_info {
  * (not the values: coco_read_shard checks those it reads). */
 int coco_read_info(const char *path, struct coco_info *info, struct ct_err *e);
 
+/* 1 when path is an HDF5 file whose root has the attribute vocab_size (a
+ * `ctrain prepare coco` file), else 0 (also when it cannot be opened). */
+int coco_is_caption_file(const char *path);
+
 struct coco_vocab {
   int n;
   char **words; /* idx_to_word, n UTF-8 strings */
@@ -62,6 +66,16 @@ struct coco_shard {
 int coco_read_shard(const char *path, const char *split, int rank, int world, struct coco_shard *s,
                     struct ct_err *e);
 void coco_shard_free(struct coco_shard *s);
+
+/* One rank's block of a split's IMAGES, for evaluation and sampling, where an
+ * image's captions must be together (they are its BLEU references): feature
+ * rows [N_img * rank / world, N_img * (rank + 1) / world) as one hyperslab,
+ * and every caption row that describes one of them, in file order. To find
+ * those, every rank reads the split's image_idxs whole and scans its captions
+ * in blocks of rows (13 MB for the release's val), keeping its own. Checks
+ * as coco_read_shard; image_rows[k] is the file row lo + k. */
+int coco_read_images(const char *path, const char *split, int rank, int world, struct coco_shard *s,
+                     struct ct_err *e);
 
 /* The order of an epoch over n rows: a Fisher–Yates permutation drawn from
  * the counter stream (f(seed), epoch), so a pure function of (n, seed, epoch). */

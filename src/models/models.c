@@ -20,12 +20,19 @@ static const struct model_entry model_table[] = {
     {"resnet10", TASK_IMAGES, model_resnet10},
     {"resnet10_attn", TASK_IMAGES, model_resnet10_attn},
     {"vit", TASK_IMAGES, model_vit},
+    {"conv_vit", TASK_IMAGES, model_conv_vit},
     {"caption_transformer", TASK_CAPTIONS, model_caption_transformer},
 };
 
 const char *model_names(void) {
   return "attn_cnn, ultimus, cnn_vanilla, cnn_early, cnn_late, cnn_double, resnet10, "
-         "resnet10_attn, vit, caption_transformer";
+         "resnet10_attn, vit, conv_vit, caption_transformer";
+}
+
+enum model_task model_task_of(const char *name) {
+  for (size_t i = 0; i < sizeof model_table / sizeof model_table[0]; i++)
+    if (strcmp(name, model_table[i].name) == 0) return model_table[i].task;
+  return TASK_IMAGES;
 }
 
 int model_build(struct graph *g, const struct model_spec *spec, struct model_io *io,

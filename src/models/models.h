@@ -46,6 +46,9 @@ struct model_io {
 
 int model_build(struct graph *g, const struct model_spec *spec, struct model_io *io,
                 struct ct_err *e);
+/* The kind of data model `name` trains on; TASK_IMAGES for an unknown name
+ * (model_build reports it). */
+enum model_task model_task_of(const char *name);
 /* Comma-separated list of known model names, for error messages. */
 const char *model_names(void);
 
@@ -68,6 +71,8 @@ int model_resnet10_attn(struct graph *g, const struct model_spec *spec, struct m
                         struct ct_err *e);
 int model_vit(struct graph *g, const struct model_spec *spec, struct model_io *io,
               struct ct_err *e); /* §4 */
+int model_conv_vit(struct graph *g, const struct model_spec *spec, struct model_io *io,
+                   struct ct_err *e); /* ours: conv tokenizer + transformer */
 int model_caption_transformer(struct graph *g, const struct model_spec *spec, struct model_io *io,
                               struct ct_err *e); /* §5 */
 
@@ -75,6 +80,16 @@ int model_caption_transformer(struct graph *g, const struct model_spec *spec, st
 /* Seed 003's self-attention over channels, x (N,C,H,W) -> x + attention,
  * 1x1-conv `name.conv_{query,key,value}` with bias. */
 int model_channel_attention(struct graph *g, const char *name, int x);
+/* Post-norm transformer encoder layer, x (B,T,D) -> (B,T,D):
+ * x = norm_self(x + dropout(self_attn(x))), x = norm_ffn(x + dropout(ffn(x)));
+ * multi-head attention `name.self_attn.{query,key,value,proj}` with dropout
+ * on the weights, GELU feed-forward `name.ffn.fc{1,2}`; D, heads, FFN width
+ * and dropout from the spec; Linear init N(0, 0.02), bias 0. */
+int model_encoder_layer(struct graph *g, const char *name, int x, const struct model_spec *s);
+/* The ViTs' top, tokens x (B,T,D) -> io's logits (B,K) and loss: `depth`
+ * encoder layers `transformer.layers.{i}`, mean over tokens, Linear `head`
+ * (N(0, 0.02)), cross-entropy with the spec's label smoothing. */
+int model_encoder_head(struct graph *g, const struct model_spec *spec, struct model_io *io, int x);
 /* Input and label tensors for 3x32x32 images; an error names the data's shape
  * when it differs. */
 int model_image_input(struct graph *g, const struct model_spec *spec, struct model_io *io,

@@ -10,6 +10,7 @@
 #include "comm/device.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "data/coco.h"
 #include "data/dataset.h"
 #include "train/session.h"
 #include "train/spec.h"
@@ -87,6 +88,13 @@ int eval_checkpoint_with(const char *ckpt, const char *data, const char *split,
   config_defaults(cfg);
   rc = ckpt_read_meta(ckpt, meta, e);
   if (!rc) rc = config_load_string(cfg, meta->config, ckpt, e);
+  if (!rc && model_task_of(meta->model) == TASK_CAPTIONS)
+    rc = err_set(e, CT_ERR_USAGE,
+                 "%s holds a captioning model (%s); `ctrain sample` evaluates it (loss, BLEU)",
+                 ckpt, meta->model);
+  if (!rc && coco_is_caption_file(data))
+    rc = err_set(e, CT_ERR_USAGE, "%s is a captioning file; the model in %s classifies images",
+                 data, ckpt);
   if (!rc) rc = dataset_read_info(data, &info, e);
   if (!rc && info.num_classes != meta->num_classes)
     rc = err_set(e, CT_ERR_USAGE, "%s has %d classes, the model in %s predicts %ld", data,

@@ -28,7 +28,12 @@ void metrics_write(struct metrics *m, const struct metrics_row *r) {
   put_num(m->f, "loss", r->loss);
   if (r->acc >= 0) put_num(m->f, "acc", r->acc);
   if (r->lr >= 0) put_num(m->f, "lr", r->lr);
-  if (r->images_per_s >= 0) put_num(m->f, "images_per_s", r->images_per_s);
+  if (r->rate >= 0) put_num(m->f, r->rate_key ? r->rate_key : "images_per_s", r->rate);
+  for (int n = 0; r->bleu && n < 4; n++) {
+    char key[8];
+    snprintf(key, sizeof key, "bleu%d", n + 1);
+    put_num(m->f, key, r->bleu[n]);
+  }
   fputs("}\n", m->f);
   fflush(m->f);
 }
@@ -39,21 +44,22 @@ void metrics_close(struct metrics *m) {
 }
 
 void metrics_progress(const struct metrics *m, long epoch, long epochs, long batch, long batches,
-                      double eta_s, double loss, double acc, double images_per_s) {
+                      double eta_s, double loss, double acc, double rate) {
+  if (!m->f) return; /* only rank 0 has the metrics file open, and only it prints */
   char bar[31];
   int fill = batches > 0 ? (int)(30 * batch / batches) : 30;
   for (int i = 0; i < 30; i++)
     bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
   bar[30] = '\0';
   long eta = (long)(eta_s > 0 ? eta_s : 0);
-  printf("%sepoch %ld/%ld [%s] %ld/%ld ETA %02ld:%02ld loss %.4f acc %5.1f%% %.0f img/s%s",
+  printf("%sepoch %ld/%ld [%s] %ld/%ld ETA %02ld:%02ld loss %.4f acc %5.1f%% %.0f %s%s",
          m->tty ? "\r" : "", epoch, epochs, bar, batch, batches, eta / 60, eta % 60, loss,
-         100.0 * acc, images_per_s, m->tty ? "" : "\n");
+         100.0 * acc, rate, m->rate_unit ? m->rate_unit : "img/s", m->tty ? "" : "\n");
   fflush(stdout);
 }
 
 void metrics_progress_end(const struct metrics *m) {
-  if (m->tty) {
+  if (m->f && m->tty) {
     putchar('\n');
     fflush(stdout);
   }

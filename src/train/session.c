@@ -16,7 +16,8 @@ int session_build(struct session *s, const struct ops_backend *ops, const struct
   graph_init(&s->g, ops, threads, seed);
   if (model_build(&s->g, spec, &s->io, e) || graph_plan(&s->g, e) ||
       view(s, &s->x, s->io.input, e) || view(s, &s->y, s->io.labels, e) ||
-      view(s, &s->logits, s->io.logits, e) || view(s, &s->loss, s->io.loss, e)) {
+      view(s, &s->logits, s->io.logits, e) || view(s, &s->loss, s->io.loss, e) ||
+      (s->io.tokens >= 0 && view(s, &s->tokens, s->io.tokens, e))) {
     session_free(s);
     return e->code;
   }
@@ -28,12 +29,14 @@ void session_free(struct session *s) {
   host_view_free(&s->y);
   host_view_free(&s->logits);
   host_view_free(&s->loss);
+  host_view_free(&s->tokens);
   graph_free(&s->g);
 }
 
 void session_upload_batch(const struct session *s) {
   host_view_push(&s->x, 0, s->x.bytes);
   host_view_push(&s->y, 0, s->y.bytes);
+  if (s->tokens.bytes) host_view_push(&s->tokens, 0, s->tokens.bytes);
 }
 
 float session_loss(const struct session *s) {

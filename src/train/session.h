@@ -16,13 +16,14 @@ struct session {
   struct model_io io;
   struct model_spec spec;
   struct host_view x, y, logits, loss;
+  struct host_view tokens; /* captioning: the caption tokens (io.tokens); else empty */
 };
 
 int session_build(struct session *s, const struct ops_backend *ops, const struct model_spec *spec,
                   int threads, uint64_t seed, struct ct_err *e);
 void session_free(struct session *s);
 
-/* The batch in the host views x and y, to the graph's input tensors. */
+/* The batch in the host views x, y (and tokens), to the graph's input tensors. */
 void session_upload_batch(const struct session *s);
 /* The last forward's loss and logits (batch, classes), read back to the host. */
 float session_loss(const struct session *s);

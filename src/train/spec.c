@@ -38,3 +38,24 @@ int model_spec_from_config(const struct config *cfg, const struct dataset_info *
   if (strcmp(spec->name, "vit") == 0) return check_patch(spec, e);
   return CT_OK;
 }
+
+int model_spec_caption(const struct config *cfg, const struct coco_info *info, int batch,
+                       struct model_spec *spec, struct ct_err *e) {
+  memset(spec, 0, sizeof *spec);
+  if (cfg->model.max_length != info->max_length)
+    return err_set(e, CT_ERR_USAGE, "model.max_length = %d but %s has captions of %d tokens",
+                   cfg->model.max_length, cfg->data.path, info->max_length);
+  snprintf(spec->name, sizeof spec->name, "%s", cfg->model.name);
+  spec->task = TASK_CAPTIONS;
+  spec->batch = batch;
+  spec->label_smoothing = (float)cfg->train.label_smoothing;
+  spec->dim = cfg->model.dim;
+  spec->depth = cfg->model.depth;
+  spec->heads = cfg->model.heads;
+  spec->ffn_dim = cfg->model.ffn_dim;
+  spec->dropout = (float)cfg->model.dropout;
+  spec->vocab_size = info->vocab_size;
+  spec->feature_dim = info->feature_dim;
+  spec->max_length = info->max_length;
+  return CT_OK;
+}

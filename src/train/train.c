@@ -15,13 +15,17 @@
 
 #include "ckpt/ckpt.h"
 #include "comm/device.h"
+#include "comm/nccl.h"
 #include "core/log.h"
+#include "data/coco.h"
 #include "data/dataset.h"
 #include "optim/optim.h"
 #include "optim/schedule.h"
+#include "train/captioning.h"
 #include "train/metrics.h"
 #include "train/session.h"
 #include "train/spec.h"
+#include "train/task.h"
 
 /* Set by SIGTERM/SIGUSR1; the loop checkpoints and exits at the next step. */
 static volatile sig_atomic_t stop_requested;
@@ -213,11 +217,11 @@ static void free_names(struct dirent **list, int n) {
  * run.keep are removed. Collective: rank 0 gathers every rank's random
  * state and writes. */
 static int save_checkpoint(const struct config *cfg, const struct comm *c, const struct session *s,
-                           const struct optimizer *o, struct loader *l, long step, long batches,
-                           double lr, uint64_t *rng_all, char *path_out, size_t path_len,
-                           double *save_s, struct ct_err *e) {
+                           const struct optimizer *o, const struct train_task *task, long step,
+                           long batches, double lr, uint64_t *rng_all, char *path_out,
+                           size_t path_len, double *save_s, struct ct_err *e) {
   uint64_t rng[LOADER_RNG_WORDS];
-  loader_rng_state(l, rng);
+  task->rng_state(task->self, rng);
   if (comm_gather_u64(c, rng, LOADER_RNG_WORDS, rng_all, e)) return e->code;
   if (c->rank != 0) return CT_OK;
   struct ckpt_meta *meta = calloc(1, sizeof *meta);
@@ -321,12 +325,17 @@ struct trainer {
   struct optimizer opt;
   struct schedule sched;
   struct loader *train_l, *val_l, *test_l;
+  struct train_task task; /* the data: images (the loaders above) or captions */
   struct metrics m;
   struct comm_buckets buckets;
   int bucketed;
   struct host_view grads; /* the gradients MPI reduces (more than one rank) */
   size_t grads_pulled;    /* bucketed: gradients copied to the view in this backward */
-  uint64_t *rng_all;      /* every rank's loader state, gathered for checkpoints */
+  /* cuda over more than one rank: gradients and sync BN over NCCL in device
+   * memory instead (then grads and buckets are unused) */
+  struct nccl_comm *nccl;
+  struct nccl_buckets nccl_grads;
+  uint64_t *rng_all; /* every rank's loader state, gathered for checkpoints */
   long step, epoch, batches;
   double comm_s; /* seconds waiting for the gradient all-reduce */
   long comm_steps;
@@ -337,6 +346,9 @@ static void trainer_free(struct trainer *t) {
   loader_free(t->val_l);
   loader_free(t->test_l);
   optim_free(&t->opt);
+#ifdef CTRAIN_HAVE_CUDA
+  nccl_comm_destroy(t->nccl); /* finishes its collectives on the graph's memory */
+#endif
   session_free(&t->s);
   metrics_close(&t->m);
   comm_buckets_free(&t->buckets);
@@ -368,16 +380,85 @@ static int bcast_backend(const struct comm *c, const struct ops_backend *ops, vo
 /* Without sync BN each rank's running statistics follow its own batches;
  * like DDP, rank 0's are the model's (the checkpoint holds them), so they
  * are what every rank evaluates with. */
-static int trainer_eval(struct trainer *t, struct loader *l, const char *split, double *acc,
-                        struct ct_err *e) {
+static int trainer_eval(struct trainer *t, const char *split, double *acc, struct ct_err *e) {
   struct graph *g = &t->s.g;
   if (!t->cfg->model.sync_bn && bcast_view(t->comm, &g->buffers_view, e)) return e->code;
-  struct eval_result r;
-  if (session_evaluate(&t->s, l, t->comm, &r, e)) return e->code;
-  struct metrics_row row = {split, t->epoch, t->step, r.loss, r.acc, -1, -1};
+  struct metrics_row row = {split, t->epoch, t->step, 0, 0, -1, -1, NULL, NULL};
+  if (t->task.evaluate(t->task.self, split, &row, e)) return e->code;
   metrics_write(&t->m, &row);
+  *acc = row.acc;
+  return CT_OK;
+}
+
+/* ---- the image classification task (task.h) over the loaders ------------- */
+
+static int images_begin_epoch(void *self, long epoch, long first_batch, struct ct_err *e) {
+  struct trainer *t = self;
+  return loader_begin_epoch(t->train_l, epoch, first_batch, e);
+}
+
+static int images_next(void *self) {
+  struct trainer *t = self;
+  return loader_next(t->train_l, t->s.x.host, t->s.y.host);
+}
+
+static void images_score(void *self, int rows, double *correct, double *counted) {
+  struct trainer *t = self;
+  *correct += argmax_correct(session_logits(&t->s), t->s.y.host, rows, t->s.spec.num_classes);
+  *counted += rows;
+}
+
+static void images_rng_state(const void *self, uint64_t out[LOADER_RNG_WORDS]) {
+  const struct trainer *t = self;
+  loader_rng_state(t->train_l, out);
+}
+
+static int images_evaluate(void *self, const char *split, struct metrics_row *row,
+                           struct ct_err *e) {
+  struct trainer *t = self;
+  struct eval_result r;
+  if (session_evaluate(&t->s, strcmp(split, "val") == 0 ? t->val_l : t->test_l, t->comm, &r, e))
+    return e->code;
+  row->loss = r.loss;
+  row->acc = r.acc;
   log_info("%s: loss %.4f acc %.2f%% (%ld images)", split, r.loss, 100.0 * r.acc, r.total);
-  *acc = r.acc;
+  return CT_OK;
+}
+
+/* The task for cfg's model: captioning (captioning.h) or images, whose
+ * loaders over this rank's rows are made here. Fills the spec of the graph. */
+static int trainer_task_open(struct trainer *t, int batch, struct model_spec *spec,
+                             struct ct_err *e) {
+  const struct config *cfg = t->cfg;
+  const struct comm *c = t->comm;
+  if (model_task_of(cfg->model.name) == TASK_CAPTIONS)
+    return caption_task_open(&t->task, cfg, c, batch, &t->s, spec, e);
+  struct run_data *d = &t->data;
+  if (coco_is_caption_file(cfg->data.path))
+    return err_set(e, CT_ERR_USAGE,
+                   "%s is a captioning file (`ctrain prepare coco`); model %s classifies images "
+                   "(caption_transformer trains on captions)",
+                   cfg->data.path, cfg->model.name);
+  if (load_data(cfg, d, e) || model_spec_from_config(cfg, &d->info, batch, spec, e)) return e->code;
+  uint64_t seed = cfg->train.seed;
+  struct loader_cfg lc = loader_config(cfg, &d->info, c, batch, 1, seed);
+  if (loader_create_sharded(&t->train_l, d->train.n, &lc, fetch_rows, &d->train, e)) return e->code;
+  lc = loader_config(cfg, &d->info, c, batch, 0, seed);
+  if (d->val.n > 0 && loader_create_sharded(&t->val_l, d->val.n, &lc, fetch_rows, &d->val, e))
+    return e->code;
+  if (d->test.n > 0 && loader_create_sharded(&t->test_l, d->test.n, &lc, fetch_rows, &d->test, e))
+    return e->code;
+  t->task = (struct train_task){.self = t,
+                                .batches = loader_batches(t->train_l),
+                                .has_val = t->val_l != NULL,
+                                .has_test = t->test_l != NULL,
+                                .rate_key = "images_per_s",
+                                .rate_unit = "img/s",
+                                .begin_epoch = images_begin_epoch,
+                                .next = images_next,
+                                .score = images_score,
+                                .rng_state = images_rng_state,
+                                .evaluate = images_evaluate};
   return CT_OK;
 }
 
@@ -416,6 +497,10 @@ static void grads_ready(void *user, size_t prefix) {
 
 /* The mean of the gradients over ranks (more than one), back in the graph. */
 static int allreduce_grads(struct trainer *t, struct ct_err *e) {
+#ifdef CTRAIN_HAVE_CUDA
+  /* On the device: the optimizer's stream waits for NCCL, the host does not. */
+  if (t->nccl) return nccl_buckets_wait(&t->nccl_grads, e);
+#endif
   const struct host_view *v = &t->grads;
   if (t->bucketed) {
     if (comm_buckets_wait(&t->buckets, e)) return e->code;
@@ -425,6 +510,54 @@ static int allreduce_grads(struct trainer *t, struct ct_err *e) {
     if (comm_allreduce_avg_f32(t->comm, v->host, t->s.g.params_len, e)) return e->code;
   }
   host_view_push(v, 0, v->bytes);
+  return CT_OK;
+}
+
+/* Whether gradients and sync BN go over NCCL: the cuda backend (real or
+ * emulated) on more than one rank, in a build with the CUDA backend. */
+static int use_nccl(const struct trainer *t) {
+#ifdef CTRAIN_HAVE_CUDA
+  return t->comm->size > 1 && strcmp(t->ops->name, "cuda") == 0;
+#else
+  (void)t;
+  return 0;
+#endif
+}
+
+#ifdef CTRAIN_HAVE_CUDA
+/* NCCL on the graph's device memory (comm/nccl.h): sync BN's sums and the
+ * gradient mean, in buckets issued from the backward hook when bucketed,
+ * else in one all-reduce after backward. */
+static int trainer_setup_nccl(struct trainer *t, struct ct_err *e) {
+  const struct config *cfg = t->cfg;
+  struct graph *g = &t->s.g;
+  if (nccl_comm_create(&t->nccl, t->comm, e)) return e->code;
+  if (cfg->model.sync_bn) {
+    g->ctx.reduce_sum = nccl_reduce_sum_cb;
+    g->ctx.reduce_user = t->nccl;
+  }
+  size_t bucket = t->bucketed ? (size_t)cfg->run.bucket_kib * 1024 / sizeof(float) : g->params_len;
+  nccl_buckets_init(&t->nccl_grads, t->nccl, g->grads, g->params_len, bucket);
+  return t->bucketed ? graph_set_grads_hook(g, nccl_buckets_ready, &t->nccl_grads, e) : CT_OK;
+}
+#endif
+
+/* MPI on host memory: sync BN's sums (host backends only), and the
+ * gradients through a host view, in buckets pulled from the backward hook
+ * when bucketed. */
+static int trainer_setup_mpi(struct trainer *t, struct ct_err *e) {
+  const struct config *cfg = t->cfg;
+  const struct comm *c = t->comm;
+  struct graph *g = &t->s.g;
+  if (cfg->model.sync_bn) {
+    g->ctx.reduce_sum = comm_reduce_sum_cb;
+    g->ctx.reduce_user = (void *)c;
+  }
+  if (host_view_init(&t->grads, t->ops, g->grads, g->params_len * sizeof(float), e)) return e->code;
+  if (t->bucketed && (comm_buckets_init(&t->buckets, c, t->grads.host, g->params_len,
+                                        (size_t)cfg->run.bucket_kib * 1024 / sizeof(float), e) ||
+                      graph_set_grads_hook(g, grads_ready, t, e)))
+    return e->code;
   return CT_OK;
 }
 
@@ -441,61 +574,49 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
   char sub[4200];
   snprintf(sub, sizeof sub, "%s/checkpoints", cfg->run.dir);
   if (c->rank == 0 && mkdir_p(sub, e)) return e->code;
-  /* The sync-BN callback sums host doubles: only a backend whose memory is
-   * host memory can hand it its statistics. */
-  if (cfg->model.sync_bn && c->size > 1 && !backend_host_memory(t->ops))
+  /* Sync BN sums the statistics where they are: MPI on host memory, NCCL
+   * on cuda's device memory; another backend has neither. */
+  if (cfg->model.sync_bn && c->size > 1 && !backend_host_memory(t->ops) && !use_nccl(t))
     return err_set(e, CT_ERR_USAGE,
                    "model.sync_bn over %d ranks is not available on the %s backend (set "
                    "model.sync_bn = false or run.device = cpu)",
                    c->size, t->ops->name);
-  struct run_data *d = &t->data;
-  if (load_data(cfg, d, e)) return e->code;
-
   struct model_spec spec;
-  if (model_spec_from_config(cfg, &d->info, batch, &spec, e)) return e->code;
+  if (trainer_task_open(t, batch, &spec, e)) return e->code;
   if (session_build(&t->s, t->ops, &spec, session_threads(cfg->run.threads, c), cfg->train.seed, e))
     return e->code;
   struct graph *g = &t->s.g;
-  if (cfg->model.sync_bn && c->size > 1) {
-    g->ctx.reduce_sum = comm_reduce_sum_cb;
-    g->ctx.reduce_user = (void *)c;
-  }
   t->bucketed = strcmp(cfg->run.allreduce, "bucketed") == 0 && c->size > 1;
-  if (c->size > 1 && host_view_init(&t->grads, t->ops, g->grads, g->params_len * sizeof(float), e))
+  if (use_nccl(t)) {
+#ifdef CTRAIN_HAVE_CUDA
+    if (trainer_setup_nccl(t, e)) return e->code;
+#endif
+  } else if (c->size > 1 && trainer_setup_mpi(t, e)) {
     return e->code;
-  if (t->bucketed && (comm_buckets_init(&t->buckets, c, t->grads.host, g->params_len,
-                                        (size_t)cfg->run.bucket_kib * 1024 / sizeof(float), e) ||
-                      graph_set_grads_hook(g, grads_ready, t, e)))
-    return e->code;
+  }
   if (optim_init(&t->opt, t->ops, cfg->train.optimizer, g->params_len, cfg->train.beta2,
                  cfg->train.eps, cfg->train.weight_decay, cfg->train.momentum, e))
     return e->code;
   t->rng_all = calloc((size_t)c->size * LOADER_RNG_WORDS, sizeof *t->rng_all);
   if (!t->rng_all) return err_set(e, CT_ERR_RUNTIME, "out of memory");
 
-  uint64_t seed = cfg->train.seed;
-  struct loader_cfg lc = loader_config(cfg, &d->info, c, batch, 1, seed);
-  if (loader_create_sharded(&t->train_l, d->train.n, &lc, fetch_rows, &d->train, e)) return e->code;
-  lc = loader_config(cfg, &d->info, c, batch, 0, seed);
-  if (d->val.n > 0 && loader_create_sharded(&t->val_l, d->val.n, &lc, fetch_rows, &d->val, e))
-    return e->code;
-  if (d->test.n > 0 && loader_create_sharded(&t->test_l, d->test.n, &lc, fetch_rows, &d->test, e))
-    return e->code;
-  t->batches = loader_batches(t->train_l);
+  t->batches = t->task.batches;
   t->sched = schedule_config(cfg, (long)cfg->train.epochs * t->batches);
   if (trainer_resume(t, e)) return e->code;
   if (c->rank == 0) {
     char path[4200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run.dir);
     if (metrics_open(&t->m, path, e)) return e->code;
+    t->m.rate_unit = t->task.rate_unit;
   }
   log_info("ctrain %s: model %s (%zu parameters) on %s, %d ranks x %d threads, batch %d (%d per "
-           "rank), %ld steps per epoch, %s all-reduce",
+           "rank), %ld steps per epoch, %s all-reduce%s",
            CTRAIN_VERSION, spec.name, g->params_len, t->ops->name, c->size, g->ctx.threads, global,
            batch, t->batches,
            c->size == 1  ? "no"
            : t->bucketed ? "bucketed"
-                         : "blocking");
+                         : "blocking",
+           t->nccl ? " over NCCL" : "");
   return CT_OK;
 }
 
@@ -549,15 +670,14 @@ int train_run_with(const struct config *cfg, const struct comm *comm, const stru
   char path[4300] = "";
   while (!rc && t.epoch < epochs && !(max_steps >= 0 && t.step >= max_steps) && !stopped) {
     long first = t.step - t.epoch * t.batches, b = first;
-    if ((rc = loader_begin_epoch(t.train_l, t.epoch, first, e))) break;
+    if ((rc = t.task.begin_epoch(t.task.self, t.epoch, first, e))) break;
     double t0 = now_s(), tw = t0;
-    /* [0] loss * rows, [1] correct, [2] rows, since the last log line; summed over ranks */
-    double window[3] = {0, 0, 0}, epoch_sums[3] = {0, 0, 0};
+    /* [0] loss * rows, [1] correct, [2] predictions counted (rows, or caption
+     * tokens), [3] rows, since the last log line; summed over ranks */
+    double window[4] = {0, 0, 0, 0}, epoch_sums[4] = {0, 0, 0, 0};
     int rows;
-    float *x = t.s.x.host;
-    int32_t *y = t.s.y.host;
     while (!rc && !(max_steps >= 0 && t.step >= max_steps) &&
-           (rows = loader_next(t.train_l, x, y)) > 0) {
+           (rows = t.task.next(t.task.self)) > 0) {
       double loss = 0, ts = now_s();
       schedule_at(&t.sched, t.step, &lr, &beta1);
       if ((rc = train_step(&t, lr, beta1, &loss, e))) break;
@@ -565,20 +685,26 @@ int train_run_with(const struct config *cfg, const struct comm *comm, const stru
       t.step++;
       b++;
       window[0] += loss * rows;
-      window[1] += argmax_correct(session_logits(&t.s), y, rows, t.s.spec.num_classes);
-      window[2] += rows;
+      t.task.score(t.task.self, rows, &window[1], &window[2]);
+      window[3] += rows;
       int logged = cfg->run.log_every > 0 && t.step % cfg->run.log_every == 0;
       if (logged || b == t.batches) {
-        if ((rc = comm_allreduce_sum_f64(comm, window, 3, e))) break;
-        for (int i = 0; i < 3; i++)
+        if ((rc = comm_allreduce_sum_f64(comm, window, 4, e))) break;
+        for (int i = 0; i < 4; i++)
           epoch_sums[i] += window[i];
-        double now = now_s(), ips = window[2] / (now - tw);
+        double now = now_s(), rate = window[3] / (now - tw);
         double eta = (now - t0) / (double)(b - first) * (double)(t.batches - b);
         metrics_progress(&t.m, t.epoch + 1, epochs, b, t.batches, eta,
-                         epoch_sums[0] / epoch_sums[2], epoch_sums[1] / epoch_sums[2], ips);
+                         epoch_sums[0] / epoch_sums[3], epoch_sums[1] / epoch_sums[2], rate);
         if (logged) {
-          struct metrics_row row = {
-              "train", t.epoch, t.step, window[0] / window[2], window[1] / window[2], lr, ips};
+          struct metrics_row row = {.split = "train",
+                                    .epoch = t.epoch,
+                                    .step = t.step,
+                                    .loss = window[0] / window[3],
+                                    .acc = window[1] / window[2],
+                                    .lr = lr,
+                                    .rate = rate,
+                                    .rate_key = t.task.rate_key};
           metrics_write(&t.m, &row);
         }
         tw = now;
@@ -591,20 +717,19 @@ int train_run_with(const struct config *cfg, const struct comm *comm, const stru
         break;
       }
       if (cfg->run.checkpoint_every > 0 && t.step % cfg->run.checkpoint_every == 0 &&
-          (rc = save_checkpoint(cfg, comm, &t.s, &t.opt, t.train_l, t.step, t.batches, lr,
-                                t.rng_all, path, sizeof path, &save_s, e)))
+          (rc = save_checkpoint(cfg, comm, &t.s, &t.opt, &t.task, t.step, t.batches, lr, t.rng_all,
+                                path, sizeof path, &save_s, e)))
         break;
     }
     metrics_progress_end(&t.m);
     if (rc || stopped || b < t.batches) break;
     t.epoch++;
-    if (cfg->run.eval_every_epoch && t.val_l &&
-        (rc = trainer_eval(&t, t.val_l, "val", &val_acc, e)))
+    if (cfg->run.eval_every_epoch && t.task.has_val && (rc = trainer_eval(&t, "val", &val_acc, e)))
       break;
   }
-  if (!rc && !stopped && t.test_l) rc = trainer_eval(&t, t.test_l, "test", &test_acc, e);
+  if (!rc && !stopped && t.task.has_test) rc = trainer_eval(&t, "test", &test_acc, e);
   if (!rc)
-    rc = save_checkpoint(cfg, comm, &t.s, &t.opt, t.train_l, t.step, t.batches, lr, t.rng_all, path,
+    rc = save_checkpoint(cfg, comm, &t.s, &t.opt, &t.task, t.step, t.batches, lr, t.rng_all, path,
                          sizeof path, &save_s, e);
   if (!rc && stopped) log_info("checkpointed at step %ld: %s", t.step, path);
   if (!rc && !stopped) {
@@ -613,13 +738,14 @@ int train_run_with(const struct config *cfg, const struct comm *comm, const stru
     log_info("checkpoint: %s", path);
     log_info("checkpoint written in %.1f ms", 1e3 * save_s);
   }
-  if (!rc && t.comm_steps > 0)
+  if (!rc && t.comm_steps > 0 && comm->size == 1)
+    log_info("timing: %ld steps, %.2f ms per step", t.step - first_step,
+             1e3 * loop_s / (double)t.comm_steps);
+  else if (!rc && t.comm_steps > 0)
     log_info("timing: %ld steps, %.2f ms per step, %.3f ms of it waiting for the %s all-reduce",
              t.step - first_step, 1e3 * loop_s / (double)t.comm_steps,
-             1e3 * t.comm_s / (double)t.comm_steps,
-             comm->size == 1 ? "(1 rank: no)"
-             : t.bucketed    ? "bucketed"
-                             : "blocking");
+             1e3 * t.comm_s / (double)t.comm_steps, t.bucketed ? "bucketed" : "blocking");
+  if (t.task.free) t.task.free(t.task.self);
   trainer_free(&t);
   return rc;
 }

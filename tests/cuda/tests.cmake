@@ -1,6 +1,11 @@
 # CUDA backend tests, label cuda-emu: the kernels of kernels/cuda run in the
 # SIMT host emulator (ctrain_cuda_emu, built with AddressSanitizer).
 set(cuda_emu_env "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=1")
+# Tests that also link ctrain_core take the whole emulator archive first, so
+# that every CUDA-backend symbol ctrain_core refers to (device.cu's and
+# comm/nccl.cu's among them) is the emulator's, never that of the nvcc-built
+# ctrain_cuda which ctrain_core links too.
+set(cuda_emu_whole "$<LINK_LIBRARY:WHOLE_ARCHIVE,ctrain_cuda_emu>")
 
 add_executable(test_emu ${CMAKE_CURRENT_LIST_DIR}/test_emu.cpp)
 target_link_libraries(test_emu PRIVATE ctrain_cuda_emu)
@@ -21,10 +26,10 @@ set_tests_properties(cuda/test_emu cuda/test_emu_oob cuda/test_emu_divergent cud
   cuda/test_emu_warp-mask PROPERTIES LABELS cuda-emu TIMEOUT 120 ENVIRONMENT "${cuda_emu_env}")
 
 # Every op of the CUDA backend against the CPU backend (tolerances in the
-# source). ctrain_cuda_emu comes first so its ops_cuda() is the one linked.
+# source).
 add_executable(test_cuda_ops ${CMAKE_CURRENT_LIST_DIR}/test_cuda_ops.c)
 target_include_directories(test_cuda_ops PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(test_cuda_ops PRIVATE ctrain_cuda_emu ctrain_core)
+target_link_libraries(test_cuda_ops PRIVATE ${cuda_emu_whole} ctrain_core)
 add_test(NAME cuda/test_cuda_ops COMMAND test_cuda_ops)
 set_tests_properties(cuda/test_cuda_ops PROPERTIES LABELS cuda-emu TIMEOUT 300
   ENVIRONMENT "${cuda_emu_env}")
@@ -32,7 +37,7 @@ set_tests_properties(cuda/test_cuda_ops PROPERTIES LABELS cuda-emu TIMEOUT 300
 # One whole attn_cnn training step, emulated CUDA against CPU.
 add_executable(test_cuda_step ${CMAKE_CURRENT_LIST_DIR}/test_cuda_step.c)
 target_include_directories(test_cuda_step PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(test_cuda_step PRIVATE ctrain_cuda_emu ctrain_core)
+target_link_libraries(test_cuda_step PRIVATE ${cuda_emu_whole} ctrain_core)
 add_test(NAME cuda/test_cuda_step COMMAND test_cuda_step)
 set_tests_properties(cuda/test_cuda_step PROPERTIES LABELS cuda-emu TIMEOUT 300
   ENVIRONMENT "${cuda_emu_env}")
@@ -44,11 +49,40 @@ set_tests_properties(cuda/static_shared PROPERTIES LABELS cuda-emu TIMEOUT 60)
 
 # The trainer itself (train_run_with: shuffle, augmentation, checkpoint, the
 # test evaluation) and `ctrain eval` on the emulated CUDA backend against the
-# CPU backend (tolerances in the source). Single rank, MPI initialised.
-add_executable(test_cuda_train ${CMAKE_CURRENT_LIST_DIR}/test_cuda_train.c)
+# CPU backend (tolerances in train_compare.h, shared with test_nccl_train).
+# Single rank, MPI initialised.
+add_executable(test_cuda_train ${CMAKE_CURRENT_LIST_DIR}/test_cuda_train.c
+  ${CMAKE_CURRENT_LIST_DIR}/train_compare.c)
 target_include_directories(test_cuda_train PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(test_cuda_train PRIVATE ctrain_cuda_emu ctrain_core)
+target_link_libraries(test_cuda_train PRIVATE ${cuda_emu_whole} ctrain_core)
 add_test(NAME cuda/test_cuda_train COMMAND test_cuda_train ${PROJECT_SOURCE_DIR}/configs/attn_cnn.ini)
 set_tests_properties(cuda/test_cuda_train PROPERTIES LABELS cuda-emu TIMEOUT 600
   # Open MPI and OpenBLAS keep allocations past exit: no leak check here.
   ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")
+
+# NCCL (comm/nccl.h) on 2 ranks over the emulator's NCCL shim (mpirun as in
+# tests/integration/mpi_env.sh).
+execute_process(COMMAND id -u OUTPUT_VARIABLE cuda_emu_uid OUTPUT_STRIP_TRAILING_WHITESPACE)
+set(cuda_emu_mpirun ${MPIEXEC_EXECUTABLE} --oversubscribe --bind-to none ${MPIEXEC_NUMPROC_FLAG} 2)
+if(cuda_emu_uid STREQUAL "0")
+  list(APPEND cuda_emu_mpirun --allow-run-as-root)
+endif()
+# The shim and the module alone: exact sums and means, buckets, sync-BN sums.
+add_executable(test_nccl ${CMAKE_CURRENT_LIST_DIR}/test_nccl.cpp)
+target_link_libraries(test_nccl PRIVATE ${cuda_emu_whole} ctrain_core)
+add_test(NAME cuda/test_nccl COMMAND ${cuda_emu_mpirun} $<TARGET_FILE:test_nccl>)
+set_tests_properties(cuda/test_nccl PROPERTIES LABELS cuda-emu TIMEOUT 120
+  ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")
+# The trainer: emulated cuda over NCCL against cpu over MPI, 2 ranks, sync BN,
+# bucketed. The trainer uses NCCL only in builds with the CUDA backend.
+if(CTRAIN_CUDA)
+  add_executable(test_nccl_train ${CMAKE_CURRENT_LIST_DIR}/test_nccl_train.c
+    ${CMAKE_CURRENT_LIST_DIR}/train_compare.c)
+  target_include_directories(test_nccl_train PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_link_libraries(test_nccl_train PRIVATE ${cuda_emu_whole} ctrain_core)
+  add_test(NAME cuda/test_nccl_train COMMAND ${cuda_emu_mpirun} $<TARGET_FILE:test_nccl_train>
+    ${PROJECT_SOURCE_DIR}/configs/attn_cnn.ini)
+  set_tests_properties(cuda/test_nccl_train PROPERTIES LABELS cuda-emu TIMEOUT 600
+    PASS_REGULAR_EXPRESSION "all-reduce over NCCL(.|\n)*cuda [(]emulated[)] over NCCL equals cpu"
+    ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")
+endif()

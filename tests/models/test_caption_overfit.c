@@ -8,8 +8,9 @@
  * with two, an image's captions may use different templates the features do
  * not determine, which no model can memorise. The seed draws 50 captions of
  * the real release, which are almost surely of 50 different images.
- * The trainer does not run captioning yet, so this drives the graph and the
- * optimizer directly, in the order the trainer does. */
+ * This drives the graph and the optimizer directly, in the order the
+ * trainer does, to read the loss of the last step itself (the trainer logs
+ * windows of steps); tests/caption/ runs captioning through `ctrain train`. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

@@ -5,8 +5,10 @@ set_tests_properties(models/vit_overfit PROPERTIES LABELS models TIMEOUT 600
   SKIP_RETURN_CODE 77
   ENVIRONMENT "OMP_NUM_THREADS=2;OPENBLAS_NUM_THREADS=1")
 
-# Seed 004's captioning overfit check, driven from C (the trainer does not run
-# captioning yet): 200 Adam steps of the seed's caption_transformer.
+# Seed 004's captioning overfit check: 200 Adam steps of the seed's
+# caption_transformer on 50 captions, driven from C to read the last step's
+# training loss exactly as the seed's solver does (`ctrain train` runs
+# captioning too: tests/caption/).
 add_executable(test_caption_overfit ${CMAKE_CURRENT_LIST_DIR}/test_caption_overfit.c)
 target_include_directories(test_caption_overfit PRIVATE ${CMAKE_CURRENT_LIST_DIR}/..)
 target_link_libraries(test_caption_overfit PRIVATE ctrain_core)

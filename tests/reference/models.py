@@ -315,6 +315,52 @@ class ViT(nn.Module):
         return self.head(x.mean(dim=1))
 
 
+class ConvBN(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
+class ConvStage(nn.Module):
+    """conv-BN-ReLU, maxpool 2, then x + res(x) with two conv-BN-ReLU when res."""
+
+    def __init__(self, cin, cout, res):
+        super().__init__()
+        self.conv = ConvBN(cin, cout)
+        self.res = nn.Sequential(ConvBN(cout, cout), ConvBN(cout, cout)) if res else None
+
+    def forward(self, x):
+        x = F.max_pool2d(self.conv(x), 2)
+        return x if self.res is None else x + self.res(x)
+
+
+class ConvViT(nn.Module):
+    """ctrain's own recipe model (src/models/conv_vit.c): a ResNet-9-style
+    tokenizer to 4x4 = 16 tokens of width d, then the ViT's encoder."""
+
+    def __init__(self, num_classes=10, d=128, layers=1, heads=4, ffn=256, dropout=0.1):
+        super().__init__()
+        self.prep = ConvBN(3, d // 8)
+        self.layer1 = ConvStage(d // 8, d // 4, True)
+        self.layer2 = ConvStage(d // 4, d // 2, False)
+        self.layer3 = ConvStage(d // 2, d, True)
+        self.positional_encoding = PositionalEncoding(d, dropout)
+        self.transformer = Stack([EncoderLayer(d, heads, ffn, dropout) for _ in range(layers)])
+        self.head = nn.Linear(d, num_classes)
+        init_normal_002(self)
+
+    def forward(self, x):
+        x = self.layer3(self.layer2(self.layer1(self.prep(x))))       # (N, d, 4, 4)
+        x = self.positional_encoding(x.flatten(2).transpose(1, 2))     # (N, 16, d)
+        for layer in self.transformer.layers:
+            x = layer(x)
+        return self.head(x.mean(dim=1))
+
+
 class CaptionTransformer(nn.Module):
     NULL, START, END = 0, 1, 2
 
@@ -369,6 +415,7 @@ _BUILDERS = {
     "resnet10": ResNet10,
     "resnet10_attn": lambda **kw: ResNet10(attention=True, **kw),
     "vit": ViT,
+    "conv_vit": ConvViT,
     "caption_transformer": CaptionTransformer,
 }
 NAMES = tuple(_BUILDERS)

@@ -110,8 +110,9 @@ def zero_grad_listed(name, spec, detected):
 class Batch:
     """The dump's batch and the loss ctrain computes on it."""
 
-    def __init__(self, f):
+    def __init__(self, f, smoothing):
         b = f["batch"]
+        self.smoothing = smoothing  # the classifier's train.label_smoothing
         self.captions = "features" in b
         if self.captions:
             self.x = torch.from_numpy(b["features"][()]).float()
@@ -124,7 +125,7 @@ class Batch:
 
     def loss(self, model):
         if not self.captions:
-            return F.cross_entropy(model(self.x), self.y)
+            return F.cross_entropy(model(self.x), self.y, label_smoothing=self.smoothing)
         scores = model(self.x, self.cin).flatten(0, 1)                      # (B*T, V)
         ce = F.cross_entropy(scores, self.cout.flatten(), reduction="none")
         return (ce * (self.cout.flatten() != model.NULL)).sum() / self.cout.numel()
@@ -162,9 +163,11 @@ def model_kwargs(name, spec):
     kw = {"num_classes": spec["num_classes"]}
     if name.startswith("resnet10"):
         kw["batchnorm"] = bool(spec["batchnorm"])
-    elif name == "vit":
-        kw.update(patch=spec["patch"], d=spec["dim"], layers=spec["depth"], heads=spec["heads"],
-                  ffn=spec["ffn_dim"], dropout=spec["dropout"])
+    elif name in ("vit", "conv_vit"):
+        kw.update(d=spec["dim"], layers=spec["depth"], heads=spec["heads"], ffn=spec["ffn_dim"],
+                  dropout=spec["dropout"])
+        if name == "vit":
+            kw["patch"] = spec["patch"]
     elif name == "caption_transformer":
         kw = dict(vocab=spec["vocab_size"], input_dim=spec["feature_dim"], wordvec_dim=spec["dim"],
                   heads=spec["heads"], layers=spec["depth"], ffn=spec["ffn_dim"],
@@ -272,7 +275,7 @@ def main(path):
         lr, b1, b2, eps, wd = (float(attr(f, k)) for k in ("lr", "beta1", "beta2", "eps", "weight_decay"))
         spec = json.loads(attr(f, "spec")) if "spec" in f.attrs else {}
         init, grads, final = read_group(f["init"]), read_group(f["grad"]), read_group(f["final"])
-        batch = Batch(f)
+        batch = Batch(f, spec.get("label_smoothing", 0.0))
         losses = f["losses"][()].astype(np.float64)
     print(f"{path}: model {name}, batch {batch.size}, {steps} {opt_kind} steps, lr {lr:g}, "
           f"betas ({b1:g}, {b2:g}), eps {eps:g}, weight_decay {wd:g}")

@@ -58,6 +58,9 @@ EXPECTED_PREFIXES = {   # module prefixes (key minus its last field) that must a
     "vit": {"patch_embed.proj", "head"} | {f"transformer.layers.5.{m}" for m in (
         "self_attn.query", "self_attn.key", "self_attn.value", "self_attn.proj",
         "ffn.fc1", "ffn.fc2", "norm_self", "norm_ffn")},
+    "conv_vit": {"prep.conv", "prep.bn", "layer1.conv.conv", "layer1.res.1.bn", "layer2.conv.conv",
+                 "layer3.res.0.conv", "head"} | {f"transformer.layers.0.{m}" for m in (
+                     "self_attn.query", "self_attn.proj", "ffn.fc1", "norm_self", "norm_ffn")},
     "caption_transformer": {"visual_projection", "embedding", "output"} | {
         f"transformer.layers.1.{m}" for m in (
             "self_attn.query", "cross_attn.key", "cross_attn.proj", "ffn.fc1", "ffn.fc2",

@@ -50,6 +50,9 @@ def parse():
     ap.add_argument("--anneal", default="cos", choices=("cos", "linear"))
     ap.add_argument("--augment", default="crop,flip,rotate",
                     help="comma list of crop, flip, rotate, cutout; 'none' for none")
+    ap.add_argument("--warmup", type=int, default=0,
+                    help="linear warm-up steps: the schedule's rate times (t+1)/warmup (ctrain's train.warmup_steps)")
+    ap.add_argument("--no-normalize", action="store_true", help="images on 0..1 only (data.normalize = false)")
     ap.add_argument("--clip", type=float, default=0.0, help="clip the gradient norm to this (0: off)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -110,6 +113,8 @@ def main():
     with h5py.File(args.data, "r") as f:
         mean = torch.tensor(f.attrs["mean"], dtype=torch.float32).view(1, 3, 1, 1)
         std = torch.tensor(f.attrs["std"], dtype=torch.float32).view(1, 3, 1, 1)
+        if args.no_normalize:
+            mean, std = torch.zeros_like(mean), torch.ones_like(std)
         split = {s: (torch.from_numpy(f[f"{s}/images"][()]), torch.from_numpy(f[f"{s}/labels"][()]).long())
                  for s in ("train", "val", "test") if s in f}
     train_x, train_y = split["train"]
@@ -137,6 +142,13 @@ def main():
             div_factor=args.div_factor, final_div_factor=args.final_div_factor)
     else:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0)
+    if args.warmup > 0:
+        if args.schedule == "onecycle":
+            sys.exit("--warmup with onecycle: OneCycle has its own warm-up")
+        shape = sched.lr_lambdas[0] if args.schedule == "constant" else (
+            lambda t: 0.5 * (1 + math.cos(math.pi * t / total)))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda t: shape(t) * min(1.0, (t + 1) / args.warmup))
     print(f"{args.model}: {sum(p.numel() for p in model.parameters()):,} parameters; {len(train_x)} train "
           f"images, {steps_per_epoch} steps/epoch; augment {sorted(kinds) or 'none'}; {args.threads} threads",
           flush=True)

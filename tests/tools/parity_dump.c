@@ -47,31 +47,6 @@ static int write_state(hid_t f, const char *group, const struct graph *g, int gr
 
 enum { MAX_STEPS = 10 };
 
-/* The caption_transformer's spec: the architecture keys from [model], the
- * vocabulary, feature width and caption width from the data file. */
-static int caption_spec(const struct config *cfg, int batch, struct model_spec *spec,
-                        struct ct_err *e) {
-  struct coco_info info;
-  if (coco_read_info(cfg->data.path, &info, e)) return e->code;
-  if (cfg->model.max_length != info.max_length)
-    return err_set(e, CT_ERR_USAGE, "model.max_length = %d but %s has captions of %d tokens",
-                   cfg->model.max_length, cfg->data.path, info.max_length);
-  memset(spec, 0, sizeof *spec);
-  snprintf(spec->name, sizeof spec->name, "%s", cfg->model.name);
-  spec->task = TASK_CAPTIONS;
-  spec->batch = batch;
-  spec->label_smoothing = (float)cfg->train.label_smoothing;
-  spec->dim = cfg->model.dim;
-  spec->depth = cfg->model.depth;
-  spec->heads = cfg->model.heads;
-  spec->ffn_dim = cfg->model.ffn_dim;
-  spec->dropout = (float)cfg->model.dropout;
-  spec->vocab_size = info.vocab_size;
-  spec->feature_dim = info.feature_dim;
-  spec->max_length = info.max_length;
-  return CT_OK;
-}
-
 /* The first b train captions into the graph's inputs and /batch. */
 static int caption_batch(const struct config *cfg, const struct session *s, hid_t f,
                          struct ct_err *e) {
@@ -145,9 +120,11 @@ static int run(int argc, char **argv, struct ct_err *e) {
    * dataset; model_build rejects a model given the other kind of data. */
   const int captions = strcmp(cfg.model.name, "caption_transformer") == 0;
   struct dataset_info info;
+  struct coco_info cinfo;
   int b = cfg.train.batch_size;
   struct model_spec spec;
-  if (captions ? caption_spec(&cfg, b, &spec, e)
+  if (captions ? coco_read_info(cfg.data.path, &cinfo, e) ||
+                     model_spec_caption(&cfg, &cinfo, b, &spec, e)
                : dataset_read_info(cfg.data.path, &info, e) ||
                      model_spec_from_config(&cfg, &info, b, &spec, e))
     return e->code;
@@ -189,9 +166,11 @@ static int run(int argc, char **argv, struct ct_err *e) {
   snprintf(json, sizeof json,
            "{\"num_classes\": %d, \"batchnorm\": %d, \"patch\": %d, \"dim\": %d, "
            "\"depth\": %d, \"heads\": %d, \"ffn_dim\": %d, \"dropout\": %.9g, "
-           "\"vocab_size\": %d, \"feature_dim\": %d, \"max_length\": %d}",
+           "\"vocab_size\": %d, \"feature_dim\": %d, \"max_length\": %d, "
+           "\"label_smoothing\": %.9g}",
            spec.num_classes, spec.batchnorm, spec.patch, spec.dim, spec.depth, spec.heads,
-           spec.ffn_dim, spec.dropout, spec.vocab_size, spec.feature_dim, spec.max_length);
+           spec.ffn_dim, spec.dropout, spec.vocab_size, spec.feature_dim, spec.max_length,
+           spec.label_smoothing);
   if (h5io_attr_write_str(f, "spec", json, "dump", e)) return e->code;
   if (H5Fclose(f) < 0) return err_set(e, CT_ERR_RUNTIME, "%s: H5Fclose failed", argv[2]);
   optim_free(&o);

@@ -497,6 +497,11 @@ cudaError_t cudaStreamCreate(cudaStream_t *s) {
   return cudaSuccess;
 }
 
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
+  if (flags & ~cudaStreamNonBlocking) return record(cudaErrorInvalidValue);
+  return cudaStreamCreate(s);
+}
+
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
   if (!s) return record(cudaErrorInvalidResourceHandle);
   delete s;
@@ -509,6 +514,16 @@ cudaError_t cudaEventCreate(cudaEvent_t *e) {
   if (!e) return record(cudaErrorInvalidValue);
   *e = new event_rec{0.0};
   return cudaSuccess;
+}
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
+  if (flags & ~cudaEventDisableTiming) return record(cudaErrorInvalidValue);
+  return cudaEventCreate(e);
+}
+
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned flags) {
+  if (!e) return record(cudaErrorInvalidResourceHandle);
+  return flags ? record(cudaErrorInvalidValue) : cudaSuccess;
 }
 
 cudaError_t cudaEventDestroy(cudaEvent_t e) {

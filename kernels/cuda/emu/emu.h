@@ -197,6 +197,8 @@ template <class T> inline T __ldg(const T *p) { return *p; }
 /* ---- runtime API ------------------------------------------------------------------------- */
 typedef emu::stream_rec *cudaStream_t;
 typedef emu::event_rec *cudaEvent_t;
+#define cudaStreamNonBlocking 0x01u
+#define cudaEventDisableTiming 0x02u
 
 namespace emu {
 cudaError_t cudaMalloc(void **p, size_t bytes);
@@ -210,9 +212,14 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
 cudaError_t cudaMemset(void *p, int value, size_t bytes);
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t stream);
 cudaError_t cudaStreamCreate(cudaStream_t *s);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);
 cudaError_t cudaStreamDestroy(cudaStream_t s);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
+/* Work issued to s after this call waits for the work e captured: always
+ * done, since every stream is complete. */
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags = 0);
 cudaError_t cudaEventCreate(cudaEvent_t *e);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags);
 cudaError_t cudaEventDestroy(cudaEvent_t e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
@@ -231,6 +238,7 @@ size_t bytes_in_use();
 
 using emu::cudaDeviceSynchronize;
 using emu::cudaEventCreate;
+using emu::cudaEventCreateWithFlags;
 using emu::cudaEventDestroy;
 using emu::cudaEventElapsedTime;
 using emu::cudaEventRecord;
@@ -249,7 +257,9 @@ using emu::cudaMemsetAsync;
 using emu::cudaPeekAtLastError;
 using emu::cudaSetDevice;
 using emu::cudaStreamCreate;
+using emu::cudaStreamCreateWithFlags;
 using emu::cudaStreamDestroy;
 using emu::cudaStreamSynchronize;
+using emu::cudaStreamWaitEvent;
 
 #endif

@@ -1,0 +1,71 @@
+/* nccl.h — collectives on the CUDA backend's device memory, through NCCL.
+ * Built into the CUDA backend only (comm/nccl.cu: under nvcc with the real
+ * NCCL; in the SIMT emulator with kernels/cuda/emu/nccl_emu.h, NCCL over MPI
+ * on host memory); the trainer uses it under CTRAIN_HAVE_CUDA.
+ *
+ * Streams: the backend runs every op on one compute stream
+ * (cuda_backend_stream()). The NCCL comm owns a second stream and issues
+ * every collective there, in the order the host calls, which is the same on
+ * every rank: a collective first waits (cudaEventRecord on the compute
+ * stream, cudaStreamWaitEvent on the comm stream) for the compute work
+ * issued before the call, and compute work that needs its result waits for
+ * the comm stream the same way. The host never blocks on either.
+ *
+ * Errors: every NCCL, CUDA and MPI call is checked; a failure names the
+ * call, the file and the line. */
+#ifndef CTRAIN_NCCL_H
+#define CTRAIN_NCCL_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+/* comm.h and error.h are C17; from C++ (comm/nccl.cu, the emulator's tests)
+ * they need C linkage, _Noreturn is [[noreturn]], and mpi.h comes first,
+ * without Open MPI's C++ bindings (OMPI_SKIP_MPICXX). */
+#include <mpi.h>
+#define _Noreturn [[noreturn]]
+extern "C" {
+#endif
+
+#include "comm/comm.h"
+#include "core/error.h"
+
+struct nccl_comm; /* ncclComm_t, the comm stream, its events */
+
+/* Collective over c's ranks, after the device is chosen (comm/device.h):
+ * rank 0 calls ncclGetUniqueId, MPI_Bcast hands the id to every rank, each
+ * calls ncclCommInitRank(c->size, id, c->rank). */
+int nccl_comm_create(struct nccl_comm **out, const struct comm *c, struct ct_err *e);
+void nccl_comm_destroy(struct nccl_comm *n);
+
+/* The sync-BN reduction as the kernels' ops_ctx.reduce_sum callback on
+ * device memory: `user` is the struct nccl_comm, `buf` n device doubles,
+ * summed in place (ncclSum) in stream order: after the compute work issued
+ * before, before the compute work issued after. A failure aborts every
+ * rank, as comm_reduce_sum_cb does. */
+void nccl_reduce_sum_cb(void *user, double *buf, int n);
+
+/* Bucketed gradient mean (ncclAvg) over the flat device buffer buf (len
+ * floats): as backward reports that the prefix [0, k) is final, every full
+ * bucket of it is all-reduced on the comm stream, overlapping the rest of
+ * backward; nccl_buckets_wait issues the rest and makes the compute stream
+ * (the optimizer) wait for all of it. With bucket_elems >= len it is one
+ * all-reduce after backward. Nothing is allocated. */
+struct nccl_buckets {
+  struct nccl_comm *nc;
+  float *buf;
+  size_t len, bucket, started;
+  struct ct_err err; /* the first failure inside a backward hook */
+};
+
+void nccl_buckets_init(struct nccl_buckets *b, struct nccl_comm *nc, float *buf, size_t len,
+                       size_t bucket_elems);
+/* The graph's backward hook: `user` is the struct nccl_buckets. */
+void nccl_buckets_ready(void *user, size_t prefix);
+int nccl_buckets_wait(struct nccl_buckets *b, struct ct_err *e);
+
+#ifdef __cplusplus
+}
+#undef _Noreturn
+#endif
+#endif

@@ -1,0 +1,196 @@
+/* test_nccl.cpp — comm/nccl.h over the emulator's NCCL shim, on 2 ranks
+ * (mpirun -np 2), on emulated device memory (AddressSanitizer watches the
+ * buffers). Every expected value is exact: rank r holds small integers plus
+ * r / 2, whose sums and halves float32 and float64 represent exactly.
+ *
+ * - The shim alone: ncclAllReduce with ncclSum and ncclAvg on float and
+ *   double buffers, in place and out of place; ranks holding different
+ *   unique ids fail ncclCommInitRank with ncclInvalidUsage on every rank.
+ * - The module's buckets: a gradient buffer of odd length LEN in buckets of
+ *   BUCKET elements (the last one partial), with the ready prefix reported
+ *   in uneven steps as backward would. After each report exactly the full
+ *   buckets inside the prefix hold the mean (they were issued then, which
+ *   is the overlap with backward); the rest is untouched until
+ *   nccl_buckets_wait, after which all of it is the mean. Twice, as two
+ *   training steps would. Then the blocking form (one bucket).
+ * - nccl_reduce_sum_cb (sync BN) on device doubles: the exact sum. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comm/nccl.h"
+#include "kernels/cuda/cuda_compat.cuh"
+#include "kernels/cuda/emu/nccl_emu.h"
+
+enum { LEN = 1001, BUCKET = 64, NSUM = 37 };
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                         \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fputc('\n', stderr);                                                                         \
+      failures++;                                                                                  \
+    }                                                                                              \
+  } while (0)
+
+#define CUDA_OK(call) CHECK((call) == cudaSuccess, "%s", #call)
+#define NCCL_OK(call) CHECK((call) == ncclSuccess, "%s", #call)
+
+/* Rank r's value i in round k: an integer plus r / 2. */
+static double value(int rank, int i, int k) { return (double)(i % 97 + 3 * k) + 0.5 * rank; }
+/* Its mean and sum over `ranks`. */
+static double mean(int ranks, int i, int k) {
+  double s = 0;
+  for (int r = 0; r < ranks; r++)
+    s += value(r, i, k);
+  return s / ranks;
+}
+
+template <class T> static T *device_copy(const T *host, size_t n) {
+  T *d = nullptr;
+  CUDA_OK(cudaMalloc(&d, n * sizeof(T)));
+  CUDA_OK(cudaMemcpy(d, host, n * sizeof(T), cudaMemcpyHostToDevice));
+  return d;
+}
+
+template <class T>
+static void shim_case(const struct comm *c, ncclComm_t nc, ncclDataType_t type, ncclRedOp_t op,
+                      int in_place) {
+  T host[NSUM], out[NSUM];
+  for (int i = 0; i < NSUM; i++)
+    host[i] = (T)value(c->rank, i, 0);
+  T *src = device_copy(host, NSUM), *dst = in_place ? src : device_copy(host, NSUM);
+  NCCL_OK(ncclAllReduce(src, dst, NSUM, type, op, nc, nullptr));
+  CUDA_OK(cudaMemcpy(out, dst, sizeof out, cudaMemcpyDeviceToHost));
+  for (int i = 0; i < NSUM; i++) {
+    double want = op == ncclAvg ? mean(c->size, i, 0) : mean(c->size, i, 0) * c->size;
+    CHECK(out[i] == (T)want, "%s %s %s [%d]: %.17g, want %.17g",
+          type == ncclFloat ? "float" : "double", op == ncclAvg ? "avg" : "sum",
+          in_place ? "in place" : "out of place", i, (double)out[i], want);
+  }
+  CUDA_OK(cudaFree(src));
+  if (!in_place) CUDA_OK(cudaFree(dst));
+}
+
+static void test_shim(const struct comm *c) {
+  ncclUniqueId id;
+  memset(&id, 0, sizeof id);
+  if (c->rank == 0) NCCL_OK(ncclGetUniqueId(&id));
+  CHECK(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, c->world) == MPI_SUCCESS, "MPI_Bcast");
+  ncclComm_t nc = nullptr;
+  NCCL_OK(ncclCommInitRank(&nc, c->size, id, c->rank));
+  if (!nc) return;
+  for (int in_place = 0; in_place < 2; in_place++) {
+    shim_case<float>(c, nc, ncclFloat, ncclSum, in_place);
+    shim_case<float>(c, nc, ncclFloat, ncclAvg, in_place);
+    shim_case<double>(c, nc, ncclDouble, ncclSum, in_place);
+    shim_case<double>(c, nc, ncclDouble, ncclAvg, in_place);
+  }
+  NCCL_OK(ncclCommDestroy(nc));
+
+  /* Without the broadcast every rank has its own id: every rank must fail. */
+  ncclUniqueId own;
+  NCCL_OK(ncclGetUniqueId(&own));
+  ncclComm_t bad = nullptr;
+  ncclResult_t rc = ncclCommInitRank(&bad, c->size, own, c->rank);
+  CHECK(rc == ncclInvalidUsage && !bad, "ncclCommInitRank with unshared ids returned %d (%s)",
+        (int)rc, ncclGetErrorString(rc));
+}
+
+/* Element i of the device buffer after the reports so far: the mean for
+ * the buckets issued (below `issued`), the rank's own value above. */
+static void check_buffer(const struct comm *c, const float *dev, size_t issued, int k,
+                         const char *when) {
+  static float host[LEN];
+  CUDA_OK(cudaMemcpy(host, dev, sizeof host, cudaMemcpyDeviceToHost));
+  int bad = 0;
+  for (int i = 0; i < LEN; i++) {
+    double want = (size_t)i < issued ? mean(c->size, i, k) : value(c->rank, i, k);
+    if (host[i] != (float)want && bad++ < 3)
+      CHECK(0, "round %d, %s: [%d] = %.9g, want %.9g", k, when, i, (double)host[i], want);
+  }
+}
+
+static void test_buckets(const struct comm *c, struct nccl_comm *nc) {
+  float *grads = nullptr;
+  CUDA_OK(cudaMalloc(&grads, LEN * sizeof(float)));
+  struct nccl_buckets b;
+  nccl_buckets_init(&b, nc, grads, LEN, BUCKET);
+  const size_t prefixes[] = {0, 10, 64, 65, 200, 200, 700, 1000, LEN};
+  for (int k = 0; k < 2; k++) {
+    static float host[LEN];
+    for (int i = 0; i < LEN; i++)
+      host[i] = (float)value(c->rank, i, k);
+    CUDA_OK(cudaMemcpy(grads, host, sizeof host, cudaMemcpyHostToDevice));
+    for (size_t p : prefixes) {
+      nccl_buckets_ready(&b, p);
+      size_t issued = p == LEN ? (size_t)LEN : p / BUCKET * BUCKET;
+      char when[64];
+      snprintf(when, sizeof when, "after prefix %zu", p);
+      check_buffer(c, grads, issued, k, when);
+    }
+    struct ct_err e = {};
+    CHECK(nccl_buckets_wait(&b, &e) == CT_OK, "nccl_buckets_wait: %s", e.msg);
+    check_buffer(c, grads, LEN, k, "after wait");
+  }
+
+  /* Blocking: one bucket of the whole buffer, issued by the wait. */
+  static float host[LEN];
+  for (int i = 0; i < LEN; i++)
+    host[i] = (float)value(c->rank, i, 2);
+  CUDA_OK(cudaMemcpy(grads, host, sizeof host, cudaMemcpyHostToDevice));
+  nccl_buckets_init(&b, nc, grads, LEN, LEN);
+  nccl_buckets_ready(&b, 1000);
+  check_buffer(c, grads, 0, 2, "blocking, before the wait");
+  struct ct_err e = {};
+  CHECK(nccl_buckets_wait(&b, &e) == CT_OK, "nccl_buckets_wait: %s", e.msg);
+  check_buffer(c, grads, LEN, 2, "blocking, after the wait");
+  CUDA_OK(cudaFree(grads));
+}
+
+static void test_reduce_sum(const struct comm *c, struct nccl_comm *nc) {
+  double host[NSUM];
+  for (int i = 0; i < NSUM; i++)
+    host[i] = value(c->rank, i, 0);
+  double *dev = device_copy(host, NSUM);
+  nccl_reduce_sum_cb(nc, dev, NSUM);
+  CUDA_OK(cudaMemcpy(host, dev, sizeof host, cudaMemcpyDeviceToHost));
+  for (int i = 0; i < NSUM; i++)
+    CHECK(host[i] == mean(c->size, i, 0) * c->size, "reduce_sum [%d] = %.17g, want %.17g", i,
+          host[i], mean(c->size, i, 0) * c->size);
+  CUDA_OK(cudaFree(dev));
+}
+
+int main(int argc, char **argv) {
+  struct comm c;
+  struct ct_err e = {};
+  if (comm_init(&c, &argc, &argv, &e)) {
+    fprintf(stderr, "%s\n", e.msg);
+    return 1;
+  }
+  if (c.size != 2) {
+    fprintf(stderr, "test_nccl runs on 2 ranks (mpirun -np 2), not %d\n", c.size);
+    comm_abort(&c, 2);
+  }
+  test_shim(&c);
+  struct nccl_comm *nc = nullptr;
+  if (nccl_comm_create(&nc, &c, &e)) {
+    fprintf(stderr, "rank %d: %s\n", c.rank, e.msg);
+    comm_abort(&c, 1);
+  }
+  test_buckets(&c, nc);
+  test_reduce_sum(&c, nc);
+  nccl_comm_destroy(nc);
+
+  int any = 0;
+  comm_any(&c, failures != 0, &any, &e);
+  if (c.rank == 0 && !any)
+    printf("NCCL over the emulator: sum/avg of float/double, %d-element gradients in %d-element "
+           "buckets (overlap and mean), sync-BN sums, on %d ranks: exact\n",
+           LEN, BUCKET, c.size);
+  comm_finalize(&c);
+  return any ? 1 : 0;
+}
