@@ -15,7 +15,11 @@ slurm_start() {
   dir=$1
   mkdir -p "$dir/state" "$dir/spool" "$dir/munge" "$dir/log"
   host=$(hostname -s)
-  cpus=$(nproc)
+  # nproc obeys OMP_NUM_THREADS (ctest sets 1 for the ranks): ask without
+  # it, and declare at least the 2 CPUs the test's 2-task jobs need (a node
+  # smaller than a job leaves it pending for ever, Reason=PartitionConfig).
+  cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
+  [ "$cpus" -ge 2 ] || cpus=2
   # A port of our own, so that two test runs on one host do not meet.
   port=$((20000 + ($$ % 10000) * 2))
   mem=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2))
