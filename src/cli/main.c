@@ -170,85 +170,63 @@ static int cmd_train(int argc, char **argv, const struct comm *c, struct ct_err 
   return rc;
 }
 
-static int cmd_eval(int argc, char **argv, const struct comm *c, struct ct_err *e) {
-  const char *ckpt = NULL, *data = NULL, *split = "test", *json = NULL, *device = "auto";
+/* A checkpoint verb's "--option value" pair, written to *target. */
+struct verb_opt {
+  const char *name;
+  const char **target;
+};
+
+/* Parses `VERB CHECKPOINT.h5 --opt value ...` (argv[0] is the verb): the one
+ * positional argument and the options of `opts` (NULL-terminated); the
+ * checkpoint and --data are required. */
+static int parse_ckpt_verb(int argc, char **argv, const struct verb_opt *opts, const char **ckpt,
+                           const char **data, struct ct_err *e) {
+  const char *verb = argv[0];
+  *ckpt = NULL;
   for (int i = 1; i < argc; i++) {
-    const char **target = NULL;
-    if (strcmp(argv[i], "--data") == 0)
-      target = &data;
-    else if (strcmp(argv[i], "--split") == 0)
-      target = &split;
-    else if (strcmp(argv[i], "--json") == 0)
-      target = &json;
-    else if (strcmp(argv[i], "--device") == 0)
-      target = &device;
-    else if (argv[i][0] == '-')
-      return err_set(e, CT_ERR_USAGE, "eval: unknown option '%s'", argv[i]);
-    else if (!ckpt) {
-      ckpt = argv[i];
+    if (argv[i][0] != '-') {
+      if (*ckpt) return err_set(e, CT_ERR_USAGE, "%s: unexpected argument '%s'", verb, argv[i]);
+      *ckpt = argv[i];
       continue;
-    } else
-      return err_set(e, CT_ERR_USAGE, "eval: unexpected argument '%s'", argv[i]);
+    }
+    const struct verb_opt *o = opts;
+    while (o->name && strcmp(argv[i], o->name) != 0)
+      o++;
+    if (!o->name) return err_set(e, CT_ERR_USAGE, "%s: unknown option '%s'", verb, argv[i]);
     if (i + 1 >= argc) return err_set(e, CT_ERR_USAGE, "%s needs a value", argv[i]);
-    *target = argv[++i];
+    *o->target = argv[++i];
   }
-  if (!ckpt || !data) return usage(e, "eval needs CHECKPOINT.h5 and --data FILE.h5");
+  if (!*ckpt || !*data)
+    return err_set(e, CT_ERR_USAGE,
+                   "%s needs CHECKPOINT.h5 and --data FILE.h5 (run 'ctrain help' for usage)", verb);
+  return CT_OK;
+}
+
+static int cmd_eval(int argc, char **argv, const struct comm *c, struct ct_err *e) {
+  const char *ckpt, *data = NULL, *split = "test", *json = NULL, *device = "auto";
+  const struct verb_opt opts[] = {
+      {"--data", &data}, {"--split", &split}, {"--json", &json}, {"--device", &device}, {0}};
+  if (parse_ckpt_verb(argc, argv, opts, &ckpt, &data, e)) return e->code;
   return eval_checkpoint(ckpt, data, split, json, device, c, e);
 }
 
 static int cmd_sample(int argc, char **argv, const struct comm *c, struct ct_err *e) {
-  const char *ckpt = NULL, *data = NULL, *split = "val", *n = "5", *device = "auto";
-  for (int i = 1; i < argc; i++) {
-    const char **target = NULL;
-    if (strcmp(argv[i], "--data") == 0)
-      target = &data;
-    else if (strcmp(argv[i], "--split") == 0)
-      target = &split;
-    else if (strcmp(argv[i], "--n") == 0)
-      target = &n;
-    else if (strcmp(argv[i], "--device") == 0)
-      target = &device;
-    else if (argv[i][0] == '-')
-      return err_set(e, CT_ERR_USAGE, "sample: unknown option '%s'", argv[i]);
-    else if (!ckpt) {
-      ckpt = argv[i];
-      continue;
-    } else
-      return err_set(e, CT_ERR_USAGE, "sample: unexpected argument '%s'", argv[i]);
-    if (i + 1 >= argc) return err_set(e, CT_ERR_USAGE, "%s needs a value", argv[i]);
-    *target = argv[++i];
-  }
-  if (!ckpt || !data) return usage(e, "sample needs CHECKPOINT.h5 and --data FILE.h5");
+  const char *ckpt, *data = NULL, *split = "val", *n = "5", *device = "auto";
+  const struct verb_opt opts[] = {
+      {"--data", &data}, {"--split", &split}, {"--n", &n}, {"--device", &device}, {0}};
   long show = 0;
-  if (parse_count("--n", n, &show, e)) return e->code;
+  if (parse_ckpt_verb(argc, argv, opts, &ckpt, &data, e) || parse_count("--n", n, &show, e))
+    return e->code;
   return sample_checkpoint(ckpt, data, split, show, device, c, e);
 }
 
 static int cmd_attention(int argc, char **argv, struct ct_err *e) {
-  const char *ckpt = NULL, *data = NULL, *split = "test", *index = "0", *out = "attention";
-  for (int i = 1; i < argc; i++) {
-    const char **target = NULL;
-    if (strcmp(argv[i], "--data") == 0)
-      target = &data;
-    else if (strcmp(argv[i], "--split") == 0)
-      target = &split;
-    else if (strcmp(argv[i], "--index") == 0)
-      target = &index;
-    else if (strcmp(argv[i], "--out") == 0)
-      target = &out;
-    else if (argv[i][0] == '-')
-      return err_set(e, CT_ERR_USAGE, "attention: unknown option '%s'", argv[i]);
-    else if (!ckpt) {
-      ckpt = argv[i];
-      continue;
-    } else
-      return err_set(e, CT_ERR_USAGE, "attention: unexpected argument '%s'", argv[i]);
-    if (i + 1 >= argc) return err_set(e, CT_ERR_USAGE, "%s needs a value", argv[i]);
-    *target = argv[++i];
-  }
-  if (!ckpt || !data) return usage(e, "attention needs CHECKPOINT.h5 and --data FILE.h5");
+  const char *ckpt, *data = NULL, *split = "test", *index = "0", *out = "attention";
+  const struct verb_opt opts[] = {
+      {"--data", &data}, {"--split", &split}, {"--index", &index}, {"--out", &out}, {0}};
   long idx = 0;
-  if (parse_count("--index", index, &idx, e)) return e->code;
+  if (parse_ckpt_verb(argc, argv, opts, &ckpt, &data, e) || parse_count("--index", index, &idx, e))
+    return e->code;
   return viz_attention(ckpt, data, split, idx, out, e);
 }
 

@@ -1,6 +1,8 @@
 /* bench_step — ctrain's side of the speed benchmark: training-step and
  * inference images/s of a model on random data (no loader), peak RSS, and
- * with --profile the time per node kind.
+ * with --profile the time per node kind. The architecture (ViT widths and
+ * depths, ...) is the recipe's: the [model] section of configs/MODEL.ini,
+ * read from the working directory (tests/bench/run.sh runs in the repo).
  * usage: bench_step MODEL BATCH THREADS STEPS [--profile] */
 #include <omp.h>
 #include <stdio.h>
@@ -10,9 +12,11 @@
 #include <time.h>
 
 #include "cli/env.h"
+#include "config/config.h"
 #include "kernels/ops_shared.h"
 #include "optim/optim.h"
 #include "train/session.h"
+#include "train/spec.h"
 
 static double now_s(void) {
   struct timespec ts;
@@ -25,14 +29,19 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: bench_step MODEL BATCH THREADS STEPS\n");
     return 2;
   }
-  struct model_spec spec = {
-      .num_classes = 10, .batch = atoi(argv[2]), .image_c = 3, .image_h = 32, .image_w = 32};
-  snprintf(spec.name, sizeof spec.name, "%s", argv[1]);
   int threads = atoi(argv[3]), steps = atoi(argv[4]);
   struct ct_err e = {0};
+  char path[256];
+  snprintf(path, sizeof path, "configs/%s.ini", argv[1]);
+  static struct config cfg;
+  config_defaults(&cfg);
+  struct dataset_info info = {.num_classes = 10};
+  struct model_spec spec;
   struct session s;
   struct optimizer o;
-  if (session_build(&s, ops_cpu(), &spec, threads, 1, &e) ||
+  if (config_load_file(&cfg, path, &e) ||
+      model_spec_from_config(&cfg, &info, atoi(argv[2]), &spec, &e) ||
+      session_build(&s, ops_cpu(), &spec, threads, 1, &e) ||
       optim_init(&o, s.g.ops, "adam", s.g.params_len, 0.999, 1e-8, 0, 0, &e)) {
     fprintf(stderr, "bench_step: %s\n", e.msg);
     return 1;
