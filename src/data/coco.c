@@ -377,6 +377,35 @@ void coco_shard_free(struct coco_shard *s) {
   memset(s, 0, sizeof *s);
 }
 
+/* The shard's n_images feature rows (file rows image_rows) are finite. */
+static int check_features(const struct coco_shard *s, const char *path, const char *split,
+                          struct ct_err *e) {
+  for (long k = 0; k < s->n_images * s->d; k++)
+    if (!isfinite(s->features[k]))
+      return err_set(e, CT_ERR_RUNTIME, "%s: /%s/features row %ld has a non-finite value", path,
+                     split, s->image_rows[k / s->d]);
+  return CT_OK;
+}
+
+/* What both shard readers start with: the arguments checked, the file open
+ * (*f, closed by the caller whatever the result) and the split's datasets
+ * open in *ss. */
+static int shard_open(const char *path, const char *split, int rank, int world,
+                      struct coco_shard *s, hid_t *f, struct coco_info *info, struct split_sets *ss,
+                      struct ct_err *e) {
+  memset(s, 0, sizeof *s);
+  *ss = (struct split_sets){-1, -1, -1, 0, 0};
+  *f = -1;
+  if (strcmp(split, "train") && strcmp(split, "val"))
+    return err_set(e, CT_ERR_USAGE, "%s: unknown split '%s' (want train or val)", path, split);
+  if (world < 1 || rank < 0 || rank >= world)
+    return err_set(e, CT_ERR_USAGE, "%s: bad shard rank %d of %d", path, rank, world);
+  if ((*f = coco_h5_open(path, e)) < 0) return CT_ERR_RUNTIME;
+  int rc = read_attrs(*f, path, info, e);
+  if (!rc) rc = split_open(*f, path, split, info, ss, e);
+  return rc;
+}
+
 /* Gathers the feature rows the shard's captions reference, in file order, and
  * rewrites image_idxs to index that local table. `local` (n_images entries)
  * maps a file row to its local row. */
@@ -420,12 +449,7 @@ static int gather_features(hid_t feat, const char *path, const char *split, long
     }
     i = j;
   }
-  for (long k = 0; k < m * s->d; k++)
-    if (!isfinite(s->features[k])) {
-      rc = err_set(e, CT_ERR_RUNTIME, "%s: /%s/features row %ld has a non-finite value", path,
-                   split, s->image_rows[k / s->d]);
-      goto done;
-    }
+  rc = check_features(s, path, split, e);
 done:
   free(local);
   return rc;
@@ -433,21 +457,14 @@ done:
 
 int coco_read_shard(const char *path, const char *split, int rank, int world, struct coco_shard *s,
                     struct ct_err *e) {
-  memset(s, 0, sizeof *s);
-  if (strcmp(split, "train") && strcmp(split, "val"))
-    return err_set(e, CT_ERR_USAGE, "%s: unknown split '%s' (want train or val)", path, split);
-  if (world < 1 || rank < 0 || rank >= world)
-    return err_set(e, CT_ERR_USAGE, "%s: bad shard rank %d of %d", path, rank, world);
-  hid_t f = coco_h5_open(path, e);
-  if (f < 0) return CT_ERR_RUNTIME;
+  hid_t f;
   struct coco_info info;
-  struct split_sets ss = {-1, -1, -1, 0, 0};
+  struct split_sets ss;
   char cn[32], in[32], fn[32];
   snprintf(cn, sizeof cn, "/%s/captions", split);
   snprintf(in, sizeof in, "/%s/image_idxs", split);
   snprintf(fn, sizeof fn, "/%s/features", split);
-  int rc = read_attrs(f, path, &info, e);
-  if (!rc) rc = split_open(f, path, split, &info, &ss, e);
+  int rc = shard_open(path, split, rank, world, s, &f, &info, &ss, e);
   if (rc) goto done;
   long n = rank < ss.n ? (ss.n - rank + world - 1) / world : 0;
   s->t = info.max_length;
@@ -470,7 +487,7 @@ int coco_read_shard(const char *path, const char *split, int rank, int world, st
 done:
   if (rc) coco_shard_free(s);
   split_close(&ss);
-  H5Fclose(f);
+  if (f >= 0) H5Fclose(f);
   return rc;
 }
 
@@ -533,17 +550,10 @@ done:
 
 int coco_read_images(const char *path, const char *split, int rank, int world, struct coco_shard *s,
                      struct ct_err *e) {
-  memset(s, 0, sizeof *s);
-  if (strcmp(split, "train") && strcmp(split, "val"))
-    return err_set(e, CT_ERR_USAGE, "%s: unknown split '%s' (want train or val)", path, split);
-  if (world < 1 || rank < 0 || rank >= world)
-    return err_set(e, CT_ERR_USAGE, "%s: bad shard rank %d of %d", path, rank, world);
-  hid_t f = coco_h5_open(path, e);
-  if (f < 0) return CT_ERR_RUNTIME;
+  hid_t f;
   struct coco_info info;
-  struct split_sets ss = {-1, -1, -1, 0, 0};
-  int rc = read_attrs(f, path, &info, e);
-  if (!rc) rc = split_open(f, path, split, &info, &ss, e);
+  struct split_sets ss;
+  int rc = shard_open(path, split, rank, world, s, &f, &info, &ss, e);
   if (rc) goto done;
   const long lo = (long)((long long)ss.n_images * rank / world);
   const long hi = (long)((long long)ss.n_images * (rank + 1) / world);
@@ -567,16 +577,11 @@ int coco_read_images(const char *path, const char *split, int rank, int world, s
                  lo, hi - 1);
     goto done;
   }
-  for (long k = 0; k < (hi - lo) * s->d; k++)
-    if (!isfinite(s->features[k])) {
-      rc = err_set(e, CT_ERR_RUNTIME, "%s: /%s/features row %ld has a non-finite value", path,
-                   split, lo + k / s->d);
-      goto done;
-    }
+  rc = check_features(s, path, split, e);
 done:
   if (rc) coco_shard_free(s);
   split_close(&ss);
-  H5Fclose(f);
+  if (f >= 0) H5Fclose(f);
   return rc;
 }
 
