@@ -8,7 +8,7 @@
 #include "kernels/cuda/cuda_backend.h"
 #endif
 
-int device_choose(const char *want, const struct comm *c, const struct ops_backend **ops,
+int device_choose(const char *want, int tf32, const struct comm *c, const struct ops_backend **ops,
                   struct ct_err *e) {
   int cuda = strcmp(want, "cuda") == 0;
   if (!cuda && strcmp(want, "auto") != 0) {
@@ -29,10 +29,13 @@ int device_choose(const char *want, const struct comm *c, const struct ops_backe
   if (cuda_backend_select(c->local_rank, msg, sizeof msg) < 0)
     return err_set(e, CT_ERR_RUNTIME, "device %s: %s", want, msg);
   *ops = ops_cuda();
-  log_info("device: %s (rank 0, local rank %d)", msg, c->local_rank);
+  cuda_backend_set_tf32(tf32);
+  log_info("device: %s (rank 0, local rank %d)%s", msg, c->local_rank,
+           tf32 ? ", TF32 matrix products" : "");
   return CT_OK;
 #else
   (void)c;
+  (void)tf32;
   if (cuda)
     return err_set(e, CT_ERR_USAGE,
                    "device cuda: this build of ctrain has no CUDA backend (nvcc and NCCL were not "

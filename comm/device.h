@@ -11,8 +11,10 @@
  * has the CUDA backend and a device answers, else cpu. cuda fails with one
  * line: CT_ERR_USAGE when the build has no CUDA backend, CT_ERR_RUNTIME
  * naming the CUDA error when no device answers. On cuda each rank takes
- * device local_rank % (devices on the node). Rank 0 logs the choice. */
-int device_choose(const char *want, const struct comm *c, const struct ops_backend **ops,
+ * device local_rank % (devices on the node), with its matrix products in
+ * TF32 tensor-core math when tf32 != 0 (else full FP32; tf32 does nothing
+ * on cpu). Rank 0 logs the choice. */
+int device_choose(const char *want, int tf32, const struct comm *c, const struct ops_backend **ops,
                   struct ct_err *e);
 
 #endif

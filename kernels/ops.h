@@ -71,6 +71,23 @@ struct rng_stream {
   uint64_t counter;
 };
 
+/* Training augmentation of 3x32x32 images (src/data/augment.h describes the
+ * transforms; kernels/ops_shared.h holds their maths, shared by both
+ * backends). Random choices for an image are draws of the counter stream
+ * (key, its position in the epoch). */
+enum { AUG_CROP = 1, AUG_FLIP = 2, AUG_ROTATE = 4, AUG_CUTOUT = 8 };
+enum { AUG_SIDE = 32, AUG_PLANE = AUG_SIDE * AUG_SIDE, AUG_IMAGE = 3 * AUG_PLANE };
+struct augment_params {
+  unsigned flags;   /* AUG_* bits; 0 = only conversion and normalisation */
+  int crop_pad;     /* 4 */
+  float rotate_deg; /* 5: the angle is uniform in [-deg, deg] */
+  int cutout_size;  /* 16: side of the square, clipped at the borders */
+  float cutout_p;   /* 0.5 */
+  int normalize;    /* (x - mean[c]) / std[c]; cutout fills with mean (else 0) */
+  float mean[3], std[3];
+  uint64_t key;
+};
+
 struct ops_backend {
   const char *name;
 
@@ -108,12 +125,13 @@ struct ops_backend {
 
   /* BatchNorm2d over x (n, c, hw). Training: batch statistics (biased
    * variance to normalise, unbiased into running_var), running stats updated
-   * with `momentum`; save_mean/save_rstd (c) kept for backward.
-   * Eval: running statistics, save_* untouched. */
+   * with `momentum`, *num_batches (num_batches_tracked; NULL: none) + 1;
+   * save_mean/save_rstd (c) kept for backward.
+   * Eval: running statistics, save_* and *num_batches untouched. */
   void (*batchnorm2d_fwd)(const struct ops_ctx *ctx, int n, int c, int hw, const float *x,
                           const float *gamma, const float *beta, float *running_mean,
-                          float *running_var, float momentum, float eps, int training, float *y,
-                          float *save_mean, float *save_rstd);
+                          float *running_var, int64_t *num_batches, float momentum, float eps,
+                          int training, float *y, float *save_mean, float *save_rstd);
   void (*batchnorm2d_bwd)(const struct ops_ctx *ctx, int n, int c, int hw, const float *dy,
                           const float *x, const float *gamma, const float *save_mean,
                           const float *save_rstd, float *dx, float *dgamma, float *dbeta);
@@ -208,16 +226,25 @@ struct ops_backend {
   /* Cross-entropy over logits (n, classes) with integer labels. Rows whose
    * label == ignore_index do not count. Label smoothing eps mixes the one-hot
    * target with the uniform distribution as PyTorch does. Writes the mean
-   * loss over counted rows to *loss (backend memory) and softmax
-   * probabilities to probs; returns through *count (host memory) the number
-   * of counted rows. `divisor` > 0
-   * overrides the mean's denominator (the captioning loss divides by N*T). */
+   * loss over counted rows to *loss, softmax probabilities to probs and the
+   * number of counted rows to *count (all backend memory: no host
+   * synchronisation). `divisor` > 0 overrides the mean's denominator (the
+   * captioning loss divides by N*T). Backward reads *count and d loss from
+   * *dloss (backend memory; NULL: 1, the loss is the graph's output). */
   void (*cross_entropy_fwd)(const struct ops_ctx *ctx, int n, int classes, const float *logits,
                             const int32_t *labels, int ignore_index, float smoothing, float divisor,
-                            float *probs, float *loss, int *count);
+                            float *probs, float *loss, int32_t *count);
   void (*cross_entropy_bwd)(const struct ops_ctx *ctx, int n, int classes, const float *probs,
                             const int32_t *labels, int ignore_index, float smoothing, float divisor,
-                            int count, float dloss, float *dlogits);
+                            const int32_t *count, const float *dloss, float *dlogits);
+
+  /* Training metrics without host synchronisation (backend memory): adds
+   * weight * *loss to acc[0] and, over the rows whose label counts (as in
+   * cross_entropy), 1 to acc[2] and 1 to acc[1] when the row's first maximal
+   * logit is at its label. */
+  void (*score)(const struct ops_ctx *ctx, int n, int classes, const float *logits,
+                const int32_t *labels, int ignore_index, const float *loss, float weight,
+                double *acc);
 
   /* Optimizers over flat buffers. Adam: wd as L2 (added to the gradient,
    * torch.optim.Adam) unless decoupled (AdamW). `step` counts from 1. */
@@ -229,9 +256,23 @@ struct ops_backend {
   void (*sgd_step)(const struct ops_ctx *ctx, size_t n, float *param, const float *grad, float *buf,
                    float lr, float momentum, float wd, long step);
 
-  /* Sum of squares (gradient-norm clipping, the NaN check), accumulated in
-   * double. */
-  double (*sumsq)(const struct ops_ctx *ctx, size_t n, const float *x);
+  /* A training batch from uint8 images resident in backend memory: row r
+   * of n is image src + r * AUG_IMAGE (CHW, 0..255) with label labels[r],
+   * augmented with the draws of counter pos0 + r * pos_step and scaled to
+   * 0..1 (then normalised) into x (n, 3, 32, 32); y[r] = labels[r]. Rows
+   * r >= valid are zeros with label -1. */
+  void (*augment)(const struct ops_ctx *ctx, const struct augment_params *a, int n, int valid,
+                  const uint8_t *src, const int32_t *labels, uint64_t pos0, uint64_t pos_step,
+                  float *x, int32_t *y);
+
+  /* The gradient's guard and clipping, without host synchronisation
+   * (backend memory): norm = sqrt(sum grad^2), summed in double in an order
+   * fixed by n and the backend. When *loss or norm is not finite, grad is
+   * left alone and, if bad[0] < 0, bad = {step, 1 (loss) or 2 (gradient)};
+   * otherwise, when max_norm > 0 and norm > max_norm, grad is scaled by
+   * max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_). */
+  void (*grad_clip)(const struct ops_ctx *ctx, size_t n, float *grad, float max_norm,
+                    const float *loss, int64_t step, int64_t *bad);
 };
 
 const struct ops_backend *ops_cpu(void);

@@ -6,6 +6,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "kernels/ops.h"
+
 #ifdef __CUDACC__
 #define OPS_HD __host__ __device__
 #else
@@ -86,6 +88,90 @@ static inline OPS_HD void ops_sgd_update(float *p, float g, float *buf, float lr
     g = *buf;
   }
   *p -= lr * g;
+}
+
+/* The random choices behind one augmented image. Fixed draw indices, so
+ * enabling one transform never changes another's draws. */
+enum {
+  OPS_R_CROP_X,
+  OPS_R_CROP_Y,
+  OPS_R_FLIP,
+  OPS_R_ANGLE,
+  OPS_R_CUTOUT,
+  OPS_R_CUT_Y,
+  OPS_R_CUT_X
+};
+struct ops_aug_draw {
+  int dx, dy, flip;
+  int rotate;   /* sample the crop/flip image at R(angle) (q - c) + c */
+  float cs, sn; /* cos, sin of the angle */
+  int cut;      /* the cutout square [y0, y1) x [x0, x1) */
+  int y0, y1, x0, x1;
+};
+
+static inline OPS_HD struct ops_aug_draw ops_aug_draw(const struct augment_params *a,
+                                                      uint64_t counter) {
+  struct ops_aug_draw d = {0, 0, 0, 0, 1.0f, 0.0f, 0, 0, 0, 0, 0};
+  uint64_t key = a->key;
+  if (a->flags & AUG_CROP) {
+    uint64_t span = 2 * (uint64_t)a->crop_pad + 1;
+    d.dx = (int)(ops_rng_bits(key, counter, OPS_R_CROP_X) % span) - a->crop_pad;
+    d.dy = (int)(ops_rng_bits(key, counter, OPS_R_CROP_Y) % span) - a->crop_pad;
+  }
+  if (a->flags & AUG_FLIP) d.flip = ops_rng_uniform(key, counter, OPS_R_FLIP) < 0.5f;
+  if ((a->flags & AUG_ROTATE) && a->rotate_deg != 0.0f) {
+    float u = ops_rng_uniform(key, counter, OPS_R_ANGLE);
+    float t = a->rotate_deg * (2.0f * u - 1.0f) * 0.017453292519943295f;
+    d.rotate = 1;
+    d.cs = cosf(t);
+    d.sn = sinf(t);
+  }
+  if ((a->flags & AUG_CUTOUT) && ops_rng_uniform(key, counter, OPS_R_CUTOUT) < a->cutout_p) {
+    int cy = (int)(ops_rng_bits(key, counter, OPS_R_CUT_Y) % AUG_SIDE);
+    int cx = (int)(ops_rng_bits(key, counter, OPS_R_CUT_X) % AUG_SIDE);
+    int h = a->cutout_size / 2;
+    d.cut = 1;
+    d.y0 = cy - h < 0 ? 0 : cy - h;
+    d.y1 = cy + h > AUG_SIDE ? AUG_SIDE : cy + h;
+    d.x0 = cx - h < 0 ? 0 : cx - h;
+    d.x1 = cx + h > AUG_SIDE ? AUG_SIDE : cx + h;
+  }
+  return d;
+}
+
+/* Pixel (y, x) of channel plane p (uint8) after the random crop (zero
+ * padding) and flip, on the 0..1 scale; 0 outside the image. */
+static inline OPS_HD float ops_aug_crop(const struct ops_aug_draw *d, const uint8_t *p, int y,
+                                        int x) {
+  if (y < 0 || y >= AUG_SIDE || x < 0 || x >= AUG_SIDE) return 0.0f;
+  int sy = y + d->dy, sx = (d->flip ? AUG_SIDE - 1 - x : x) + d->dx;
+  int in = sy >= 0 && sy < AUG_SIDE && sx >= 0 && sx < AUG_SIDE;
+  return in ? p[sy * AUG_SIDE + sx] / 255.0f : 0.0f;
+}
+
+/* Output pixel (c, y, x) of one image: crop and flip, the rotation
+ * (bilinear, about the centre (15.5, 15.5), taps outside count as 0, as
+ * torchvision's rotate through grid_sample), the cutout, normalisation. */
+static inline OPS_HD float ops_aug_pixel(const struct augment_params *a,
+                                         const struct ops_aug_draw *d, const uint8_t *img, int c,
+                                         int y, int x) {
+  const uint8_t *p = img + c * AUG_PLANE;
+  float v;
+  if (d->cut && y >= d->y0 && y < d->y1 && x >= d->x0 && x < d->x1) {
+    v = a->normalize ? a->mean[c] : 0.0f;
+  } else if (d->rotate) {
+    float u = x - 15.5f, w = y - 15.5f;
+    float sx = d->cs * u - d->sn * w + 15.5f, sy = d->sn * u + d->cs * w + 15.5f;
+    float fx0 = floorf(sx), fy0 = floorf(sy), wx = sx - fx0, wy = sy - fy0;
+    int x0 = (int)fx0, y0 = (int)fy0;
+    v = 0.0f;
+    for (int ty = 0; ty < 2; ty++)
+      for (int tx = 0; tx < 2; tx++)
+        v += (tx ? wx : 1.0f - wx) * (ty ? wy : 1.0f - wy) * ops_aug_crop(d, p, y0 + ty, x0 + tx);
+  } else {
+    v = ops_aug_crop(d, p, y, x);
+  }
+  return a->normalize ? (v - a->mean[c]) / a->std[c] : v;
 }
 
 #endif

@@ -50,9 +50,11 @@ static const struct ops_backend cpu_backend = {
     .pad2d_bwd = cpu_pad2d_bwd,
     .cross_entropy_fwd = cpu_cross_entropy_fwd,
     .cross_entropy_bwd = cpu_cross_entropy_bwd,
+    .score = cpu_score,
     .adam_step = cpu_adam_step,
     .sgd_step = cpu_sgd_step,
-    .sumsq = cpu_sumsq,
+    .augment = cpu_augment,
+    .grad_clip = cpu_grad_clip,
 };
 
 /* The kernels split work across OpenMP threads themselves and call BLAS from

@@ -116,10 +116,11 @@ static void bn_fwd_sync(const struct ops_ctx *ctx, int n, int c, int hw, const f
 
 void cpu_batchnorm2d_fwd(const struct ops_ctx *ctx, int n, int c, int hw, const float *x,
                          const float *gamma, const float *beta, float *running_mean,
-                         float *running_var, float momentum, float eps, int training, float *y,
-                         float *save_mean, float *save_rstd) {
+                         float *running_var, int64_t *num_batches, float momentum, float eps,
+                         int training, float *y, float *save_mean, float *save_rstd) {
   size_t plane = (size_t)c * hw; /* one image, (c, hw) */
   double count = (double)n * hw;
+  if (training && num_batches) ++*num_batches;
   if (training && ctx->reduce_sum) {
     /* ctx->scratch holds 4c + 1 doubles, planned by the graph. */
     double *means = (double *)ctx->scratch, *rstds = means + c;

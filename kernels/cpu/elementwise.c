@@ -1,6 +1,7 @@
-/* elementwise.c — add, axpy, scale, batched transpose and the sum of
- * squares. Threads only pay off on large buffers; below PAR_MIN elements a
+/* elementwise.c — add, axpy, scale, batched transpose and the gradient's
+ * guard and clipping. Threads only pay off on large buffers; below PAR_MIN elements a
  * loop runs on the calling thread. */
+#include <math.h>
 #include <omp.h>
 
 #include "kernels/cpu/cpu_ops.h"
@@ -58,7 +59,7 @@ void cpu_transpose_bwd(const struct ops_ctx *ctx, int b, int r, int c, const flo
   transpose(ctx, b, c, r, dy, dx, 1);
 }
 
-double cpu_sumsq(const struct ops_ctx *ctx, size_t n, const float *x) {
+static double sumsq(const struct ops_ctx *ctx, size_t n, const float *x) {
   /* Each thread sums a fixed contiguous share in double, the shares are then
    * added in thread order: the result depends only on n and the thread count,
    * never on scheduling. */
@@ -92,4 +93,18 @@ double cpu_sumsq(const struct ops_ctx *ctx, size_t n, const float *x) {
   for (int t = 0; t < parts; t++)
     sum += part[t];
   return sum;
+}
+
+void cpu_grad_clip(const struct ops_ctx *ctx, size_t n, float *grad, float max_norm,
+                   const float *loss, int64_t step, int64_t *bad) {
+  double norm = sqrt(sumsq(ctx, n, grad));
+  if (!isfinite(*loss) || !isfinite(norm)) {
+    if (bad[0] < 0) {
+      bad[0] = step;
+      bad[1] = isfinite(*loss) ? 2 : 1;
+    }
+    return;
+  }
+  if (max_norm > 0.0f && norm > max_norm)
+    cpu_scale(ctx, n, (float)(max_norm / (norm + 1e-6)), grad);
 }

@@ -27,7 +27,7 @@ static int counted(int32_t label, int classes, int ignore_index) {
 
 void cpu_cross_entropy_fwd(const struct ops_ctx *ctx, int n, int classes, const float *logits,
                            const int32_t *labels, int ignore_index, float smoothing, float divisor,
-                           float *probs, float *loss, int *count) {
+                           float *probs, float *loss, int32_t *count) {
   /* logits, probs (n, classes); labels (n) */
   const int blocks = n < CE_BLOCKS ? n : CE_BLOCKS;
   double block_loss[CE_BLOCKS] = {0};
@@ -73,12 +73,12 @@ void cpu_cross_entropy_fwd(const struct ops_ctx *ctx, int n, int classes, const 
 
 void cpu_cross_entropy_bwd(const struct ops_ctx *ctx, int n, int classes, const float *probs,
                            const int32_t *labels, int ignore_index, float smoothing, float divisor,
-                           int count, float dloss, float *dlogits) {
+                           const int32_t *count, const float *dloss, float *dlogits) {
   /* probs, dlogits (n, classes); labels (n).
    * dlogits += dloss (probs - target) / denom, target = (1-eps) onehot + eps/C */
-  const double denom = divisor > 0.0f ? (double)divisor : (double)count;
+  const double denom = divisor > 0.0f ? (double)divisor : (double)*count;
   if (denom <= 0) return; /* no counted row: nothing to add */
-  const float g = (float)(dloss / denom);
+  const float g = (float)((dloss ? *dloss : 1.0f) / denom);
   const float uniform = smoothing / (float)classes, hit = 1.0f - smoothing;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
   for (int r = 0; r < n; r++) {
@@ -90,4 +90,24 @@ void cpu_cross_entropy_bwd(const struct ops_ctx *ctx, int n, int classes, const 
       dr[c] += g * (pr[c] - target);
     }
   }
+}
+
+void cpu_score(const struct ops_ctx *ctx, int n, int classes, const float *logits,
+               const int32_t *labels, int ignore_index, const float *loss, float weight,
+               double *acc) {
+  /* logits (n, classes); labels (n); acc[3] += {weight loss, correct, counted} */
+  long correct = 0, seen = 0;
+#pragma omp parallel for reduction(+ : correct, seen) num_threads(ctx->threads) schedule(static)
+  for (int r = 0; r < n; r++) {
+    if (!counted(labels[r], classes, ignore_index)) continue;
+    const float *z = logits + (size_t)r * classes;
+    int best = 0;
+    for (int c = 1; c < classes; c++)
+      if (z[c] > z[best]) best = c;
+    correct += best == labels[r];
+    seen++;
+  }
+  acc[0] += (double)weight * *loss;
+  acc[1] += (double)correct;
+  acc[2] += (double)seen;
 }

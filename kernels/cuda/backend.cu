@@ -14,8 +14,8 @@ const struct cuda_state *cuda_state(void) {
   CUBLAS_CHECK(cublasSetStream(state.blas, state.stream));
   CUBLAS_CHECK(
       cublasSetMathMode(state.blas, want_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  CUDA_CHECK(cudaMalloc(&state.partials, (CUDA_PARTIALS + 1) * sizeof(double)));
-  CUDA_CHECK(cudaMalloc(&state.counts, (CUDA_PARTIALS + 1) * sizeof(int)));
+  CUDA_CHECK(cudaMalloc(&state.partials, (CUDA_PARTIALS + 2) * sizeof(double)));
+  CUDA_CHECK(cudaMalloc(&state.counts, (2 * CUDA_PARTIALS + 1) * sizeof(int)));
   state_ready = 1;
   return &state;
 }
@@ -125,9 +125,11 @@ static struct ops_backend make_table(void) {
   t.transpose_bwd = cuda_transpose_bwd;
   t.cross_entropy_fwd = cuda_cross_entropy_fwd;
   t.cross_entropy_bwd = cuda_cross_entropy_bwd;
+  t.score = cuda_score;
   t.adam_step = cuda_adam_step;
   t.sgd_step = cuda_sgd_step;
-  t.sumsq = cuda_sumsq;
+  t.augment = cuda_augment;
+  t.grad_clip = cuda_grad_clip;
   return t;
 }
 

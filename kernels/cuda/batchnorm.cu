@@ -228,11 +228,19 @@ static void bn_fwd_sync(const struct ops_ctx *ctx, int n, int c, int hw, const f
   LAUNCH_CHECK("bn_sync_apply_kernel");
 }
 
+__global__ void bn_count_kernel(int64_t *num_batches) {
+  if (threadIdx.x == 0) ++*num_batches;
+}
+
 extern "C" void cuda_batchnorm2d_fwd(const struct ops_ctx *ctx, int n, int c, int hw,
                                      const float *x, const float *gamma, const float *beta,
-                                     float *running_mean, float *running_var, float momentum,
-                                     float eps, int training, float *y, float *save_mean,
-                                     float *save_rstd) {
+                                     float *running_mean, float *running_var, int64_t *num_batches,
+                                     float momentum, float eps, int training, float *y,
+                                     float *save_mean, float *save_rstd) {
+  if (training && num_batches) {
+    LAUNCH(bn_count_kernel, 1, 32, 0, STREAM)(num_batches);
+    LAUNCH_CHECK("bn_count_kernel");
+  }
   if (c <= 0) return;
   if (training && ctx->reduce_sum) {
     bn_fwd_sync(ctx, n, c, hw, x, gamma, beta, running_mean, running_var, momentum, eps, y,

@@ -14,14 +14,15 @@
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/ops_shared.h"
 
-/* Blocks of partial sums for the two-stage reductions (sumsq, the loss). */
+/* Blocks of partial sums for the two-stage reductions (the gradient norm,
+ * the loss, the training score). */
 #define CUDA_PARTIALS 256
 
 struct cuda_state {
   cublasHandle_t blas;
   cudaStream_t stream;
-  double *partials; /* device: CUDA_PARTIALS + 1 doubles */
-  int *counts;      /* device: CUDA_PARTIALS + 1 ints */
+  double *partials; /* device: CUDA_PARTIALS + 2 doubles */
+  int *counts;      /* device: 2 CUDA_PARTIALS + 1 ints */
 };
 
 /* The state, created on first use (backend.cu). */

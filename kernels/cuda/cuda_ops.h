@@ -39,8 +39,8 @@ void cuda_conv2d_bwd(const struct ops_ctx *ctx, const struct conv2d_shape *s, co
                      const float *x, const float *w, float *dx, float *dw, float *dbias);
 void cuda_batchnorm2d_fwd(const struct ops_ctx *ctx, int n, int c, int hw, const float *x,
                           const float *gamma, const float *beta, float *running_mean,
-                          float *running_var, float momentum, float eps, int training, float *y,
-                          float *save_mean, float *save_rstd);
+                          float *running_var, int64_t *num_batches, float momentum, float eps,
+                          int training, float *y, float *save_mean, float *save_rstd);
 void cuda_batchnorm2d_bwd(const struct ops_ctx *ctx, int n, int c, int hw, const float *dy,
                           const float *x, const float *gamma, const float *save_mean,
                           const float *save_rstd, float *dx, float *dgamma, float *dbeta);
@@ -88,16 +88,23 @@ void cuda_transpose_fwd(const struct ops_ctx *ctx, int b, int r, int c, const fl
 void cuda_transpose_bwd(const struct ops_ctx *ctx, int b, int r, int c, const float *dy, float *dx);
 void cuda_cross_entropy_fwd(const struct ops_ctx *ctx, int n, int classes, const float *logits,
                             const int32_t *labels, int ignore_index, float smoothing, float divisor,
-                            float *probs, float *loss, int *count);
+                            float *probs, float *loss, int32_t *count);
 void cuda_cross_entropy_bwd(const struct ops_ctx *ctx, int n, int classes, const float *probs,
                             const int32_t *labels, int ignore_index, float smoothing, float divisor,
-                            int count, float dloss, float *dlogits);
+                            const int32_t *count, const float *dloss, float *dlogits);
+void cuda_score(const struct ops_ctx *ctx, int n, int classes, const float *logits,
+                const int32_t *labels, int ignore_index, const float *loss, float weight,
+                double *acc);
 void cuda_adam_step(const struct ops_ctx *ctx, size_t n, float *param, const float *grad, float *m,
                     float *v, float lr, float beta1, float beta2, float eps, float wd,
                     int decoupled, long step);
 void cuda_sgd_step(const struct ops_ctx *ctx, size_t n, float *param, const float *grad, float *buf,
                    float lr, float momentum, float wd, long step);
-double cuda_sumsq(const struct ops_ctx *ctx, size_t n, const float *x);
+void cuda_augment(const struct ops_ctx *ctx, const struct augment_params *a, int n, int valid,
+                  const uint8_t *src, const int32_t *labels, uint64_t pos0, uint64_t pos_step,
+                  float *x, int32_t *y);
+void cuda_grad_clip(const struct ops_ctx *ctx, size_t n, float *grad, float max_norm,
+                    const float *loss, int64_t step, int64_t *bad);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
-/* elementwise.cu — add, axpy, scale, the batched transpose and the sum of
- * squares. */
+/* elementwise.cu — add, axpy, scale, the batched transpose and the
+ * gradient's guard and clipping. */
 #include "kernels/cuda/common.cuh"
 
 __global__ void add_kernel(size_t n, const float *__restrict__ a, const float *__restrict__ b,
@@ -99,24 +99,45 @@ __global__ void sumsq_partial(size_t n, const float *__restrict__ x, double *__r
   if (threadIdx.x == 0) part[blockIdx.x] = acc;
 }
 
-__global__ void sum_partials(int parts, double *__restrict__ part) {
+/* One block: the norm from the partials, the guard, and the factor the
+ * gradient is scaled by (1: none), left in part[parts + 1]. */
+__global__ void clip_decide(int parts, double *__restrict__ part, float max_norm,
+                            const float *__restrict__ loss, int64_t step,
+                            int64_t *__restrict__ bad) {
   __shared__ double sh[33];
   double acc = 0.0;
   for (int i = threadIdx.x; i < parts; i += blockDim.x)
     acc += part[i];
   acc = block_sum_d(acc, sh);
-  if (threadIdx.x == 0) part[parts] = acc;
+  if (threadIdx.x != 0) return;
+  double norm = sqrt(acc), coef = 1.0;
+  if (!isfinite(*loss) || !isfinite(norm)) {
+    if (bad[0] < 0) {
+      bad[0] = step;
+      bad[1] = isfinite(*loss) ? 2 : 1;
+    }
+  } else if (max_norm > 0.0f && norm > max_norm) {
+    coef = (double)(float)(max_norm / (norm + 1e-6));
+  }
+  part[parts + 1] = coef;
 }
 
-extern "C" double cuda_sumsq(const struct ops_ctx *ctx, size_t n, const float *x) {
+__global__ void clip_apply(size_t n, const double *__restrict__ coef, float *__restrict__ g) {
+  double c = *coef;
+  if (c == 1.0) return;
+  float f = (float)c;
+  GRID_STRIDE(i, n) { g[i] *= f; }
+}
+
+extern "C" void cuda_grad_clip(const struct ops_ctx *ctx, size_t n, float *grad, float max_norm,
+                               const float *loss, int64_t step, int64_t *bad) {
   (void)ctx;
-  if (!n) return 0.0;
   double *part = cuda_state()->partials;
-  LAUNCH(sumsq_partial, CUDA_PARTIALS, EW_THREADS, 0, STREAM)(n, x, part);
+  LAUNCH(sumsq_partial, CUDA_PARTIALS, EW_THREADS, 0, STREAM)(n, grad, part);
   LAUNCH_CHECK("sumsq_partial");
-  LAUNCH(sum_partials, 1, EW_THREADS, 0, STREAM)(CUDA_PARTIALS, part);
-  LAUNCH_CHECK("sum_partials");
-  double s = 0.0;
-  cuda_download(&s, part + CUDA_PARTIALS, sizeof s);
-  return s;
+  LAUNCH(clip_decide, 1, EW_THREADS, 0, STREAM)(CUDA_PARTIALS, part, max_norm, loss, step, bad);
+  LAUNCH_CHECK("clip_decide");
+  if (!n) return;
+  LAUNCH(clip_apply, ew_blocks(n), EW_THREADS, 0, STREAM)(n, part + CUDA_PARTIALS + 1, grad);
+  LAUNCH_CHECK("clip_apply");
 }

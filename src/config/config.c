@@ -86,6 +86,8 @@ static const struct key_spec schema[] = {
 
     KEY(run, dir, K_STR, "runs/default", "directory for logs and checkpoints"),
     CHOICE(run, device, K_ENUM, "auto", "cpu|cuda|auto", "where to compute"),
+    KEY(run, tf32, K_BOOL, "false",
+        "cuda: matrix products in TF32 tensor-core math (10-bit mantissa; faster)"),
     KEY(run, threads, K_INT, "0", "CPU threads per rank (0 = auto)"),
     KEY(run, log_every, K_INT, "50", "steps between progress lines"),
     KEY(run, checkpoint_every, K_INT, "0", "steps between checkpoints (0 = only at the end)"),

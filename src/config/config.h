@@ -81,6 +81,7 @@ struct cfg_train {
 struct cfg_run {
   char dir[4096];
   char device[8]; /* cpu|cuda|auto */
+  int tf32;       /* cuda: TF32 tensor-core matrix products */
   int threads;    /* 0 = auto */
   int log_every;
   int checkpoint_every; /* 0 = only at the end */

@@ -26,6 +26,9 @@ struct loader {
   loader_fetch_fn fetch;
   void *fetch_user;
   long fetched_from; /* first batch of the fetched rows, -1 none */
+  long fetched_count;
+  unsigned long generation; /* bumped by every fetch */
+  int threaded;             /* a thread makes batches (not resident) */
   long epoch;
   float *x[SLOTS];
   int32_t *y[SLOTS];
@@ -124,11 +127,15 @@ static int loader_make(struct loader **out, long n, const struct loader_cfg *cfg
   l->split = fetch ? &l->own : split;
   long mine = l->nb * cfg->batch; /* an upper bound on this rank's rows per epoch */
   int ok = (l->perm = malloc((size_t)(n > 0 ? n : 1) * sizeof *l->perm)) != NULL;
+  if (cfg->resident && !fetch) {
+    loader_release(l);
+    return err_set(e, CT_ERR_USAGE, "loader: a resident loader must be sharded");
+  }
   if (fetch) {
     ok = ok && (l->rows = malloc((size_t)(mine > 0 ? mine : 1) * sizeof *l->rows));
     ok = ok && image_split_alloc(&l->own, mine, e) == CT_OK;
   }
-  for (int s = 0; s < SLOTS; s++) {
+  for (int s = 0; s < SLOTS && !cfg->resident; s++) {
     ok = ok && (l->x[s] = malloc((size_t)cfg->batch * IMG * sizeof(float)));
     ok = ok && (l->y[s] = malloc((size_t)cfg->batch * sizeof(int32_t)));
   }
@@ -138,7 +145,8 @@ static int loader_make(struct loader **out, long n, const struct loader_cfg *cfg
   }
   pthread_mutex_init(&l->mu, NULL);
   pthread_cond_init(&l->cv, NULL);
-  if (pthread_create(&l->thread, NULL, worker, l) != 0) {
+  l->threaded = !cfg->resident;
+  if (l->threaded && pthread_create(&l->thread, NULL, worker, l) != 0) {
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
     loader_release(l);
@@ -219,6 +227,8 @@ int loader_begin_epoch(struct loader *l, long epoch, long first_batch, struct ct
       return e->code;
     }
     l->fetched_from = first;
+    l->fetched_count = count;
+    l->generation++;
   }
   epoch_go(l, first);
   return CT_OK;
@@ -253,13 +263,37 @@ int loader_next(struct loader *l, float *x, int32_t *y) {
   return rows;
 }
 
+void loader_shard(const struct loader *l, const uint8_t **images, const int32_t **labels,
+                  long *from, long *count, unsigned long *generation) {
+  *images = l->own.images;
+  *labels = l->own.labels;
+  *from = l->fetched_from < 0 ? 0 : l->fetched_from * l->cfg.batch;
+  *count = l->fetched_from < 0 ? 0 : l->fetched_count;
+  *generation = l->generation;
+}
+
+int loader_take(struct loader *l, struct loader_batch *b) {
+  if (l->consume >= l->end) return 0;
+  const long per = l->cfg.batch, first = l->consume * per;
+  int valid = 0;
+  while (valid < per && (first + valid) * l->ranks + l->cfg.rank < l->n)
+    valid++;
+  *b = (struct loader_batch){.index = l->consume,
+                             .valid = valid,
+                             .pos0 = (uint64_t)(first * l->ranks + l->cfg.rank),
+                             .pos_step = (uint64_t)l->ranks,
+                             .key = l->aug_key};
+  l->consume++; /* no thread: only the caller's thread touches it */
+  return valid > 0;
+}
+
 void loader_free(struct loader *l) {
   if (!l) return;
   pthread_mutex_lock(&l->mu);
   l->stop = 1;
   pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
-  pthread_join(l->thread, NULL);
+  if (l->threaded) pthread_join(l->thread, NULL);
   pthread_mutex_destroy(&l->mu);
   pthread_cond_destroy(&l->cv);
   loader_release(l);

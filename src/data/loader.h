@@ -27,6 +27,10 @@ struct loader_cfg {
   double mean[3], std[3];
   uint64_t seed;
   int rank, ranks; /* this rank of `ranks` (0 or 1: a single rank) */
+  /* Sharded loaders only: no thread makes batches; the caller keeps the
+   * epoch's rows (loader_shard) where its backend computes, and makes each
+   * batch from them itself (loader_take, ops->augment). */
+  int resident;
 };
 
 /* Reads the listed rows (global indices, any order) of the loader's split
@@ -69,6 +73,24 @@ void loader_rng_state(const struct loader *l, uint64_t out[LOADER_RNG_WORDS]);
  * drop_last, whose remaining rows are zeros with label -1; 0 at epoch end
  * (or when this rank has no row in the last, partial, global batch). */
 int loader_next(struct loader *l, float *x, int32_t *y);
+
+/* Resident mode: this rank's rows of the epoch, batch b's at rows
+ * [b * batch, (b + 1) * batch) of images (DATASET_IMAGE_BYTES each) and
+ * labels; the rows fetched by the last loader_begin_epoch are
+ * [*from, *from + *count), and *generation changes whenever they do. */
+void loader_shard(const struct loader *l, const uint8_t **images, const int32_t **labels,
+                  long *from, long *count, unsigned long *generation);
+
+/* Resident mode: the epoch's next batch to make, and what makes it: its
+ * rows start at shard row index * batch, the first `valid` of them are
+ * real, and row r takes augmentation counter pos0 + r * pos_step under
+ * `key` (loader_next's draws exactly). Returns 0 at the epoch's end. */
+struct loader_batch {
+  long index;
+  int valid;
+  uint64_t pos0, pos_step, key;
+};
+int loader_take(struct loader *l, struct loader_batch *b);
 
 /* Stops the thread and frees the loader; NULL is fine. */
 void loader_free(struct loader *l);

@@ -305,11 +305,10 @@ void graph_node_forward(struct graph *g, int idx) {
     o->conv2d_fwd(c, &n->p.conv, F(n->in[0]), F(n->in[1]), OPT(n, 2), y);
     break;
   case OP_BATCHNORM2D: {
-    /* in: x, gamma, beta, running_mean, running_var, num_batches_tracked
-     * (counted by graph_forward) */
+    /* in: x, gamma, beta, running_mean, running_var, num_batches_tracked */
     o->batchnorm2d_fwd(c, n->p.bn.n, n->p.bn.c, n->p.bn.hw, F(n->in[0]), F(n->in[1]), F(n->in[2]),
-                       F(n->in[3]), F(n->in[4]), n->p.bn.momentum, n->p.bn.eps, g->training, y,
-                       F(n->saved[0]), F(n->saved[1]));
+                       F(n->in[3]), F(n->in[4]), (int64_t *)T(n->in[5]).data, n->p.bn.momentum,
+                       n->p.bn.eps, g->training, y, F(n->saved[0]), F(n->saved[1]));
     break;
   }
   case OP_MAXPOOL2D:
@@ -367,18 +366,15 @@ void graph_node_forward(struct graph *g, int idx) {
   case OP_CROSS_ENTROPY:
     o->cross_entropy_fwd(c, n->p.ce.n, n->p.ce.classes, F(n->in[0]), I32(n->in[1]),
                          n->p.ce.ignore_index, n->p.ce.smoothing, n->p.ce.divisor, F(n->saved[0]),
-                         y, &n->count);
+                         y, I32(n->saved[1]));
     break;
   }
 }
 
-/* d loss / d (n's scalar output) on the host: 1 for the loss itself (the
- * seed graph_backward writes), else read back from the backend. */
-static float host_scalar_grad(const struct graph *g, const struct node *n) {
-  if (n->out == g->loss) return 1.0f;
-  float d;
-  g->ops->download(&d, T(n->out).grad, sizeof d);
-  return d;
+/* d loss / d (n's scalar output) in backend memory; NULL (1) for the loss
+ * itself, so backward needs no seed written from the host. */
+static const float *scalar_grad(const struct graph *g, const struct node *n) {
+  return n->out == g->loss ? NULL : T(n->out).grad;
 }
 
 void graph_node_backward(struct graph *g, int idx) {
@@ -455,35 +451,13 @@ void graph_node_backward(struct graph *g, int idx) {
   case OP_CROSS_ENTROPY:
     if (DIN(n, 0))
       o->cross_entropy_bwd(c, n->p.ce.n, n->p.ce.classes, F(n->saved[0]), I32(n->in[1]),
-                           n->p.ce.ignore_index, n->p.ce.smoothing, n->p.ce.divisor, n->count,
-                           host_scalar_grad(g, n), DIN(n, 0));
+                           n->p.ce.ignore_index, n->p.ce.smoothing, n->p.ce.divisor,
+                           I32(n->saved[1]), scalar_grad(g, n), DIN(n, 0));
     break;
   }
 }
 
-/* num_batches_tracked (int64, in the buffers) counts training forwards. No
- * kernel reads it, so all the counts are bumped on the host before the first
- * node runs: one download and one upload of the buffers when the graph has
- * BatchNorm (no copy at all on the cpu backend). */
-static void count_batches(struct graph *g) {
-  const struct host_view *v = &g->buffers_view;
-  int pulled = 0;
-  for (int i = 0; i < g->nnodes; i++) {
-    const struct node *n = &g->nodes[i];
-    if (n->op != OP_BATCHNORM2D) continue;
-    if (!pulled) host_view_pull(v, 0, v->bytes);
-    pulled = 1;
-    size_t off = (size_t)((const char *)T(n->in[5]).data - (const char *)g->buffers);
-    int64_t count;
-    memcpy(&count, (char *)v->host + off, sizeof count);
-    count++;
-    memcpy((char *)v->host + off, &count, sizeof count);
-  }
-  if (pulled) host_view_push(v, 0, v->bytes);
-}
-
 void graph_forward(struct graph *g) {
-  if (g->training) count_batches(g);
   for (int i = 0; i < g->nnodes; i++)
     graph_node_forward(g, i);
 }
@@ -531,8 +505,6 @@ void graph_backward(struct graph *g) {
   CT_CHECK(g->loss >= 0 && g->training);
   g->ops->memset0(g->grads, g->params_len * sizeof(float));
   g->ops->memset0((char *)g->arena + g->act_grad_offset, g->act_grad_bytes);
-  const float one = 1.0f; /* d loss / d loss */
-  g->ops->upload(g->tensors[g->loss].grad, &one, sizeof one);
   size_t reported = 0;
   for (int i = g->nnodes - 1; i >= 0; i--) {
     if (g->tensors[g->nodes[i].out].needs_grad) graph_node_backward(g, i);

@@ -125,7 +125,6 @@ struct node {
     } ce;
   } p;
   float dropout; /* attention-weight dropout probability (OP_ATTENTION) */
-  int count;     /* runtime: rows counted by the loss in the last forward */
 };
 
 /* Backend memory as the host sees it. The cpu backend's memory is host
@@ -163,7 +162,7 @@ struct graph {
   size_t params_len;
   void *buffers;
   size_t buffers_bytes;
-  struct host_view buffers_view; /* BatchNorm's num_batches_tracked is counted on the host */
+  struct host_view buffers_view; /* for checkpoints and broadcasts */
   void *arena;
   size_t arena_bytes;
   size_t act_grad_offset, act_grad_bytes; /* the part of the arena zeroed per step */

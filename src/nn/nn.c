@@ -371,6 +371,7 @@ int nn_cross_entropy(struct graph *g, int logits, int labels, int ignore_index, 
   n.in[0] = logits;
   n.in[1] = labels;
   n.saved[0] = saved(g, DT_F32, 2, (int[]){nrows, classes});
+  n.saved[1] = saved(g, DT_I32, 1, (int[]){1}); /* rows counted */
   n.p.ce.n = nrows;
   n.p.ce.classes = classes;
   n.p.ce.ignore_index = ignore_index;

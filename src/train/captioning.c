@@ -179,15 +179,9 @@ static int task_next(void *self) {
   if (k->next_batch >= k->batches) return 0;
   struct session *s = k->s;
   long pos = k->next_batch++ * k->batch;
-  return coco_batch(&k->train, k->perm, pos, k->batch, s->tokens.host, s->y.host, s->x.host);
-}
-
-static void task_score(void *self, int rows, double *correct, double *counted) {
-  const struct caption_task *k = self;
-  const struct session *s = k->s;
-  const int t = s->spec.max_length - 1;
-  token_accuracy(session_logits(s), s->y.host, (long)rows * t, s->spec.vocab_size, correct,
-                 counted);
+  int rows = coco_batch(&k->train, k->perm, pos, k->batch, s->tokens.host, s->y.host, s->x.host);
+  session_upload_batch(s);
+  return rows;
 }
 
 static void task_rng_state(const void *self, uint64_t out[LOADER_RNG_WORDS]) {
@@ -258,7 +252,6 @@ int caption_task_open(struct train_task *t, const struct config *cfg, const stru
                            .rate_unit = "cap/s",
                            .begin_epoch = task_begin_epoch,
                            .next = task_next,
-                           .score = task_score,
                            .rng_state = task_rng_state,
                            .evaluate = task_evaluate,
                            .free = caption_task_free};

@@ -67,7 +67,7 @@ static void print_json(FILE *f, const char *ckpt, const struct dataset_info *inf
 int eval_checkpoint(const char *ckpt, const char *data, const char *split, const char *json_path,
                     const char *device, const struct comm *c, struct ct_err *e) {
   const struct ops_backend *ops;
-  if (device_choose(device, c, &ops, e)) return e->code;
+  if (device_choose(device, 0, c, &ops, e)) return e->code;
   return eval_checkpoint_with(ckpt, data, split, json_path, ops, c, e);
 }
 

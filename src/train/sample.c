@@ -59,7 +59,7 @@ int sample_checkpoint(const char *ckpt, const char *data, const char *split, lon
   if (strcmp(split, "train") && strcmp(split, "val"))
     return err_set(e, CT_ERR_USAGE, "--split must be train or val (got '%s')", split);
   const struct ops_backend *ops;
-  if (device_choose(device, c, &ops, e)) return e->code;
+  if (device_choose(device, 0, c, &ops, e)) return e->code;
   struct ckpt_meta *meta = calloc(1, sizeof *meta);
   struct config *cfg = calloc(1, sizeof *cfg);
   struct coco_info info;

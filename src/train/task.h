@@ -1,6 +1,7 @@
 /* task.h — what the training loop needs from a kind of data. The loop owns
  * the rest: checkpoints, resume, signals, the NaN stop, the schedule, the
- * gradient all-reduce, metrics and progress lines. Two tasks: image
+ * gradient all-reduce, metrics and progress lines (the training accuracy is
+ * the loss node's: images, or caption tokens that are not <NULL>). Two tasks: image
  * classification (train.c, around the image loaders) and captioning
  * (caption.c, over coco shards). */
 #ifndef CTRAIN_TASK_H
@@ -20,12 +21,9 @@ struct train_task {
   const char *rate_unit; /* the same on the progress line */
   /* Starts epoch `epoch` at batch first_batch (> 0 when resuming mid-epoch). */
   int (*begin_epoch)(void *self, long epoch, long first_batch, struct ct_err *e);
-  /* The epoch's next batch into the session's input views; the real rows in
+  /* The epoch's next batch into the graph's input tensors; the real rows in
    * it, 0 at the epoch's end. Allocates nothing. */
   int (*next)(void *self);
-  /* After that batch's forward: correct predictions and predictions counted
-   * (images, or caption tokens that are not <NULL>). */
-  void (*score)(void *self, int rows, double *correct, double *counted);
   /* The data-order state behind the current batch, for checkpoints. */
   void (*rng_state)(const void *self, uint64_t out[LOADER_RNG_WORDS]);
   /* One pass over `split` in eval mode on every rank; fills the row's loss,

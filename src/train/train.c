@@ -304,18 +304,6 @@ static int resume_rank0(const struct config *cfg, const char *model, struct grap
   return rc == CT_ERR_USAGE ? rc : CT_OK;
 }
 
-static int argmax_correct(const float *logits, const int32_t *y, int rows, int k) {
-  int correct = 0;
-  for (int i = 0; i < rows; i++) {
-    const float *r = logits + (size_t)i * k;
-    int best = 0;
-    for (int j = 1; j < k; j++)
-      if (r[j] > r[best]) best = j;
-    correct += best == y[i];
-  }
-  return correct;
-}
-
 struct trainer {
   const struct config *cfg;
   const struct comm *comm;
@@ -325,6 +313,13 @@ struct trainer {
   struct optimizer opt;
   struct schedule sched;
   struct loader *train_l, *val_l, *test_l;
+  /* Resident training data (backends whose memory is not the host's): this
+   * rank's rows of the epoch as uint8, uploaded once per fetch, from which
+   * ops->augment makes every batch in place. */
+  uint8_t *shard_images;
+  int32_t *shard_labels;
+  unsigned long shard_generation;
+  struct augment_params aug;
   struct train_task task; /* the data: images (the loaders above) or captions */
   struct metrics m;
   struct comm_buckets buckets;
@@ -336,6 +331,14 @@ struct trainer {
   struct nccl_comm *nccl;
   struct nccl_buckets nccl_grads;
   uint64_t *rng_all; /* every rank's loader state, gathered for checkpoints */
+  /* Backend memory the step writes instead of returning to the host, read
+   * only when a log line, a checkpoint or the end asks: the loss node's
+   * score since the last read (weight * loss, correct, counted) and the
+   * first non-finite step (bad = {step, 1 loss / 2 gradient}, -1: none). */
+  const struct node *loss_node;
+  double *score;
+  int64_t *bad;
+  double *bad_all; /* host: every rank's bad, 2 per rank */
   long step, epoch, batches;
   double comm_s; /* seconds waiting for the gradient all-reduce */
   long comm_steps;
@@ -353,7 +356,12 @@ static void trainer_free(struct trainer *t) {
   metrics_close(&t->m);
   comm_buckets_free(&t->buckets);
   host_view_free(&t->grads);
+  if (t->shard_images) t->ops->release(t->shard_images);
+  if (t->shard_labels) t->ops->release(t->shard_labels);
+  if (t->score) t->ops->release(t->score);
+  if (t->bad) t->ops->release(t->bad);
   free(t->rng_all);
+  free(t->bad_all);
   run_data_free(&t->data);
 }
 
@@ -394,18 +402,40 @@ static int trainer_eval(struct trainer *t, const char *split, double *acc, struc
 
 static int images_begin_epoch(void *self, long epoch, long first_batch, struct ct_err *e) {
   struct trainer *t = self;
-  return loader_begin_epoch(t->train_l, epoch, first_batch, e);
+  if (loader_begin_epoch(t->train_l, epoch, first_batch, e)) return e->code;
+  if (!t->shard_images) return CT_OK;
+  const uint8_t *images;
+  const int32_t *labels;
+  long from, count;
+  unsigned long generation;
+  loader_shard(t->train_l, &images, &labels, &from, &count, &generation);
+  if (generation != t->shard_generation) { /* new rows: the epoch's one copy */
+    const size_t img = DATASET_IMAGE_BYTES;
+    t->ops->upload(t->shard_images + from * img, images + from * img, (size_t)count * img);
+    t->ops->upload(t->shard_labels + from, labels + from, (size_t)count * sizeof *labels);
+    t->shard_generation = generation;
+  }
+  return CT_OK;
 }
 
 static int images_next(void *self) {
   struct trainer *t = self;
-  return loader_next(t->train_l, t->s.x.host, t->s.y.host);
-}
-
-static void images_score(void *self, int rows, double *correct, double *counted) {
-  struct trainer *t = self;
-  *correct += argmax_correct(session_logits(&t->s), t->s.y.host, rows, t->s.spec.num_classes);
-  *counted += rows;
+  const struct session *s = &t->s;
+  if (!t->shard_images) {
+    int rows = loader_next(t->train_l, s->x.host, s->y.host);
+    session_upload_batch(s);
+    return rows;
+  }
+  struct loader_batch b;
+  if (!loader_take(t->train_l, &b)) return 0;
+  const struct graph *g = &s->g;
+  const int batch = s->spec.batch;
+  t->aug.key = b.key;
+  g->ops->augment(&g->ctx, &t->aug, batch, b.valid,
+                  t->shard_images + (size_t)b.index * batch * DATASET_IMAGE_BYTES,
+                  t->shard_labels + (size_t)b.index * batch, b.pos0, b.pos_step,
+                  (float *)g->tensors[s->io.input].data, (int32_t *)g->tensors[s->io.labels].data);
+  return b.valid;
 }
 
 static void images_rng_state(const void *self, uint64_t out[LOADER_RNG_WORDS]) {
@@ -442,7 +472,19 @@ static int trainer_task_open(struct trainer *t, int batch, struct model_spec *sp
   if (load_data(cfg, d, e) || model_spec_from_config(cfg, &d->info, batch, spec, e)) return e->code;
   uint64_t seed = cfg->train.seed;
   struct loader_cfg lc = loader_config(cfg, &d->info, c, batch, 1, seed);
+  lc.resident = !backend_host_memory(t->ops);
   if (loader_create_sharded(&t->train_l, d->train.n, &lc, fetch_rows, &d->train, e)) return e->code;
+  if (lc.resident) {
+    size_t rows = (size_t)loader_batches(t->train_l) * batch;
+    t->shard_images = t->ops->alloc(rows * DATASET_IMAGE_BYTES);
+    t->shard_labels = t->ops->alloc(rows * sizeof(int32_t));
+    if (!t->shard_images || !t->shard_labels)
+      return err_set(e, CT_ERR_RUNTIME, "out of %s memory for this rank's %zu training images",
+                     t->ops->name, rows);
+    t->shard_generation = 0; /* the loader's count before its first fetch */
+    t->aug =
+        augment_params(&lc.aug, lc.normalize ? lc.mean : NULL, lc.normalize ? lc.std : NULL, 0);
+  }
   lc = loader_config(cfg, &d->info, c, batch, 0, seed);
   if (d->val.n > 0 && loader_create_sharded(&t->val_l, d->val.n, &lc, fetch_rows, &d->val, e))
     return e->code;
@@ -456,7 +498,6 @@ static int trainer_task_open(struct trainer *t, int batch, struct model_spec *sp
                                 .rate_unit = "img/s",
                                 .begin_epoch = images_begin_epoch,
                                 .next = images_next,
-                                .score = images_score,
                                 .rng_state = images_rng_state,
                                 .evaluate = images_evaluate};
   return CT_OK;
@@ -598,7 +639,17 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
                  cfg->train.eps, cfg->train.weight_decay, cfg->train.momentum, e))
     return e->code;
   t->rng_all = calloc((size_t)c->size * LOADER_RNG_WORDS, sizeof *t->rng_all);
-  if (!t->rng_all) return err_set(e, CT_ERR_RUNTIME, "out of memory");
+  t->bad_all = calloc(2 * (size_t)c->size, sizeof *t->bad_all);
+  if (!t->rng_all || !t->bad_all) return err_set(e, CT_ERR_RUNTIME, "out of memory");
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i].out == g->loss) t->loss_node = &g->nodes[i];
+  CT_CHECK(t->loss_node && t->loss_node->op == OP_CROSS_ENTROPY);
+  t->score = t->ops->alloc(3 * sizeof(double));
+  t->bad = t->ops->alloc(2 * sizeof(int64_t));
+  if (!t->score || !t->bad) return err_set(e, CT_ERR_RUNTIME, "out of %s memory", t->ops->name);
+  const int64_t none[2] = {-1, -1};
+  t->ops->memset0(t->score, 3 * sizeof(double));
+  t->ops->upload(t->bad, none, sizeof none);
 
   t->batches = t->task.batches;
   t->sched = schedule_config(cfg, (long)cfg->train.epochs * t->batches);
@@ -620,36 +671,57 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
   return CT_OK;
 }
 
-/* One optimizer step on the batch in the session's host views. */
-static int train_step(struct trainer *t, double lr, double beta1, double *loss_out,
-                      struct ct_err *e) {
+/* One optimizer step on the batch in the session's input tensors. Nothing
+ * comes back to the host: the loss and accuracy go to t->score, a
+ * non-finite loss or gradient to t->bad (trainer_check_finite). */
+static int train_step(struct trainer *t, int rows, double lr, double beta1, struct ct_err *e) {
   struct graph *g = &t->s.g;
+  const struct node *ce = t->loss_node;
+  const float *loss = (const float *)g->tensors[g->loss].data;
   g->training = 1;
   g->step_counter = (uint64_t)t->step;
-  session_upload_batch(&t->s);
   graph_forward(g);
-  double loss = session_loss(&t->s);
+  g->ops->score(&g->ctx, ce->p.ce.n, ce->p.ce.classes, (const float *)g->tensors[ce->in[0]].data,
+                (const int32_t *)g->tensors[ce->in[1]].data, ce->p.ce.ignore_index, loss,
+                (float)rows, t->score);
   graph_backward(g);
   double t0 = now_s();
   if (t->comm->size > 1 && allreduce_grads(t, e)) return e->code;
   t->comm_s += now_s() - t0;
   t->comm_steps++;
-  double sumsq = g->ops->sumsq(&g->ctx, g->params_len, g->grads);
-  if (!isfinite(loss) || !isfinite(sumsq))
-    return err_set(e, CT_ERR_RUNTIME,
-                   "non-finite %s at step %ld (lr %.3g); stopping without writing a checkpoint",
-                   isfinite(loss) ? "gradient" : "loss", t->step, lr);
-  double clip = t->cfg->train.grad_clip, norm = sqrt(sumsq);
-  if (clip > 0 && norm > clip)
-    g->ops->scale(&g->ctx, g->params_len, (float)(clip / (norm + 1e-6)), g->grads);
+  g->ops->grad_clip(&g->ctx, g->params_len, g->grads, (float)t->cfg->train.grad_clip, loss,
+                    (int64_t)t->step, t->bad);
   optim_step(&t->opt, g->ops, &g->ctx, g->params, g->grads, lr, beta1);
-  *loss_out = loss;
   return CT_OK;
+}
+
+/* The NaN stop: fails if any rank's step has seen a non-finite loss or
+ * gradient (its parameters are then no longer worth a checkpoint). */
+static int trainer_check_finite(struct trainer *t, struct ct_err *e) {
+  int64_t bad[2];
+  t->ops->download(bad, t->bad, sizeof bad);
+  /* Every rank's {step, kind} in its own slots, summed: all ranks see all. */
+  const struct comm *c = t->comm;
+  double *all = t->bad_all;
+  memset(all, 0, 2 * (size_t)c->size * sizeof *all);
+  all[2 * c->rank] = (double)bad[0];
+  all[2 * c->rank + 1] = (double)bad[1];
+  if (comm_allreduce_sum_f64(c, all, 2 * c->size, e)) return e->code;
+  int first = -1; /* the rank with the earliest bad step */
+  for (int r = 0; r < c->size; r++)
+    if (all[2 * r] >= 0 && (first < 0 || all[2 * r] < all[2 * first])) first = r;
+  if (first < 0) return CT_OK;
+  long step = (long)all[2 * first];
+  double lr, beta1;
+  schedule_at(&t->sched, step, &lr, &beta1);
+  return err_set(e, CT_ERR_RUNTIME,
+                 "non-finite %s at step %ld (lr %.3g); stopping without writing a checkpoint",
+                 all[2 * first + 1] == 1 ? "loss" : "gradient", step, lr);
 }
 
 int train_run(const struct config *cfg, const struct comm *comm, struct ct_err *e) {
   const struct ops_backend *ops;
-  if (device_choose(cfg->run.device, comm, &ops, e)) return e->code;
+  if (device_choose(cfg->run.device, cfg->run.tf32, comm, &ops, e)) return e->code;
   return train_run_with(cfg, comm, ops, e);
 }
 
@@ -678,17 +750,19 @@ int train_run_with(const struct config *cfg, const struct comm *comm, const stru
     int rows;
     while (!rc && !(max_steps >= 0 && t.step >= max_steps) &&
            (rows = t.task.next(t.task.self)) > 0) {
-      double loss = 0, ts = now_s();
+      double ts = now_s();
       schedule_at(&t.sched, t.step, &lr, &beta1);
-      if ((rc = train_step(&t, lr, beta1, &loss, e))) break;
+      if ((rc = train_step(&t, rows, lr, beta1, e))) break;
       loop_s += now_s() - ts;
       t.step++;
       b++;
-      window[0] += loss * rows;
-      t.task.score(t.task.self, rows, &window[1], &window[2]);
       window[3] += rows;
       int logged = cfg->run.log_every > 0 && t.step % cfg->run.log_every == 0;
       if (logged || b == t.batches) {
+        /* The one host synchronisation of the step, when a line is due. */
+        if ((rc = trainer_check_finite(&t, e))) break;
+        t.ops->download(window, t.score, 3 * sizeof(double));
+        t.ops->memset0(t.score, 3 * sizeof(double));
         if ((rc = comm_allreduce_sum_f64(comm, window, 4, e))) break;
         for (int i = 0; i < 4; i++)
           epoch_sums[i] += window[i];
@@ -717,8 +791,9 @@ int train_run_with(const struct config *cfg, const struct comm *comm, const stru
         break;
       }
       if (cfg->run.checkpoint_every > 0 && t.step % cfg->run.checkpoint_every == 0 &&
-          (rc = save_checkpoint(cfg, comm, &t.s, &t.opt, &t.task, t.step, t.batches, lr, t.rng_all,
-                                path, sizeof path, &save_s, e)))
+          ((rc = trainer_check_finite(&t, e)) ||
+           (rc = save_checkpoint(cfg, comm, &t.s, &t.opt, &t.task, t.step, t.batches, lr, t.rng_all,
+                                 path, sizeof path, &save_s, e))))
         break;
     }
     metrics_progress_end(&t.m);
@@ -728,6 +803,7 @@ int train_run_with(const struct config *cfg, const struct comm *comm, const stru
       break;
   }
   if (!rc && !stopped && t.task.has_test) rc = trainer_eval(&t, "test", &test_acc, e);
+  if (!rc) rc = trainer_check_finite(&t, e);
   if (!rc)
     rc = save_checkpoint(cfg, comm, &t.s, &t.opt, &t.task, t.step, t.batches, lr, t.rng_all, path,
                          sizeof path, &save_s, e);

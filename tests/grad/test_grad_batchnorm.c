@@ -76,10 +76,11 @@ static void run_case(struct bn_case b, float offset, int threads, uint64_t seed)
   struct ops_ctx ctx = {.threads = threads};
   const struct ops_backend *ops = ops_cpu();
   double cnt = (double)b.n * b.hw;
+  int64_t tracked = 5;
   /* Two training steps on the same batch: the running statistics compound. */
   for (int step = 0; step < 2; step++) {
-    ops->batchnorm2d_fwd(&ctx, b.n, b.c, b.hw, in, in + nx, in + nx + b.c, rm, rv, MOMENTUM, EPS, 1,
-                         y, smean, srstd);
+    ops->batchnorm2d_fwd(&ctx, b.n, b.c, b.hw, in, in + nx, in + nx + b.c, rm, rv, &tracked,
+                         MOMENTUM, EPS, 1, y, smean, srstd);
     for (int ch = 0; ch < b.c; ch++) {
       double mean, var;
       bn_stats(&b, ind, ch, &mean, &var);
@@ -89,6 +90,7 @@ static void run_case(struct bn_case b, float offset, int threads, uint64_t seed)
       rv_d[ch] = (1 - (double)MOMENTUM) * rv_d[ch] + (double)MOMENTUM * var * cnt / (cnt - 1);
     }
   }
+  TU_CHECK(tracked == 7); /* num_batches_tracked counts training forwards */
   bn_ref(ind, yd, &b);
   /* y = x a + b' with |x a| and |b'| up to (|offset| + 1) * rstd * gamma;
    * each is rounded once before they cancel, so the absolute error is a few
@@ -128,8 +130,9 @@ static void run_case(struct bn_case b, float offset, int threads, uint64_t seed)
   /* Eval: running statistics, which stay as they are, and save_* untouched. */
   for (int ch = 0; ch < b.c; ch++)
     smean[ch] = srstd[ch] = -7.0f;
-  ops->batchnorm2d_fwd(&ctx, b.n, b.c, b.hw, in, in + nx, in + nx + b.c, rm, rv, MOMENTUM, EPS, 0,
-                       y, smean, srstd);
+  ops->batchnorm2d_fwd(&ctx, b.n, b.c, b.hw, in, in + nx, in + nx + b.c, rm, rv, &tracked, MOMENTUM,
+                       EPS, 0, y, smean, srstd);
+  TU_CHECK(tracked == 7);
   for (int ch = 0; ch < b.c; ch++) {
     TU_CHECK(smean[ch] == -7.0f && srstd[ch] == -7.0f);
     TU_CLOSE(rm[ch], rm_d[ch], 1e-6, 1e-7);

@@ -90,22 +90,43 @@ static void run_transpose(struct tr_case t, int threads, int numeric, uint64_t s
   free(x), free(y), free(dy), free(dx), free(xd), free(yd), free(dyd), free(num);
 }
 
-static void run_sumsq(size_t n, uint64_t seed) {
-  float *x = malloc(n * 4);
+/* grad_clip: the norm (double sum of exact squares: n 2^-53 relative) decides
+ * between leaving the gradient, scaling it to max_norm, and the guard. */
+static void run_clip(size_t n, uint64_t seed) {
+  float *x = malloc(n * 4), *g = malloc(n * 4);
   gc_fill(x, n, seed, 3.0f);
   double want = 0;
   for (size_t i = 0; i < n; i++)
     want += (double)x[i] * x[i];
+  want = sqrt(want);
   const struct ops_backend *ops = ops_cpu();
+  const float loss = 1.5f, nan_loss = NAN;
   for (int threads = 1; threads <= 2; threads++) {
     struct ops_ctx ctx = {.threads = threads};
-    double got = ops->sumsq(&ctx, n, x);
-    /* Squares of floats are exact in double; n double adds of positive
-     * terms: n * 2^-53 relative bound, <= 1.2e-11 for n = 1e5. */
-    TU_CLOSE(got, want, n * ldexp(1.0, -53), 0);
-    TU_CHECK(ops->sumsq(&ctx, n, x) == got); /* deterministic */
+    int64_t bad[2] = {-1, -1};
+    /* Above the norm: untouched, bitwise. */
+    memcpy(g, x, n * 4);
+    ops->grad_clip(&ctx, n, g, (float)(want * 1.01), &loss, 3, bad);
+    TU_CHECK(memcmp(g, x, n * 4) == 0 && bad[0] == -1);
+    /* Half the norm: every element scaled by one float factor, whose
+     * rounding and the norm's give 1e-6 relative. */
+    const float half = (float)(want / 2);
+    ops->grad_clip(&ctx, n, g, half, &loss, 4, bad);
+    for (size_t i = 0; i < n; i++)
+      TU_CLOSE(g[i], x[i] * (half / (want + 1e-6)), 1e-6, 1e-30);
+    TU_CHECK(bad[0] == -1);
+    /* A non-finite loss, then a non-finite gradient: the first one stays. */
+    memcpy(g, x, n * 4);
+    ops->grad_clip(&ctx, n, g, half, &nan_loss, 5, bad);
+    TU_CHECK(bad[0] == 5 && bad[1] == 1 && memcmp(g, x, n * 4) == 0);
+    g[n / 2] = INFINITY;
+    ops->grad_clip(&ctx, n, g, half, &loss, 6, bad);
+    TU_CHECK(bad[0] == 5 && bad[1] == 1);
+    bad[0] = bad[1] = -1;
+    ops->grad_clip(&ctx, n, g, 0.0f, &loss, 7, bad);
+    TU_CHECK(bad[0] == 7 && bad[1] == 2);
   }
-  free(x);
+  free(x), free(g);
 }
 
 int main(void) {
@@ -116,7 +137,7 @@ int main(void) {
     run_transpose((struct tr_case){3, 33, 40}, threads, 1, 40 + threads);  /* partial tiles */
     run_transpose((struct tr_case){4, 130, 67}, threads, 0, 50 + threads); /* threaded */
   }
-  run_sumsq(7, 61);
-  run_sumsq(100003, 62);
+  run_clip(7, 61);
+  run_clip(100003, 62);
   TU_DONE();
 }

@@ -61,7 +61,7 @@ static void run_case(const char *name, struct ce_case c, float shift, int thread
     zd[i] = z[i];
 
   float loss;
-  int count;
+  int32_t count;
   double want;
   ops->cross_entropy_fwd(&ctx, c.n, c.classes, z, c.labels, c.ignore_index, c.smoothing, c.divisor,
                          probs, &loss, &count);
@@ -82,7 +82,7 @@ static void run_case(const char *name, struct ce_case c, float shift, int thread
   for (size_t i = 0; i < nz; i++)
     dz[i] = GRAD_INIT;
   ops->cross_entropy_bwd(&ctx, c.n, c.classes, probs, c.labels, c.ignore_index, c.smoothing,
-                         c.divisor, count, dloss, dz);
+                         c.divisor, &count, &dloss, dz);
   for (size_t i = 0; i < nz; i++)
     dz[i] -= GRAD_INIT;
   const double w = dloss;
@@ -159,7 +159,7 @@ static void torch_case(void) {
                                       0.003612276272306189,
                                       0.0021909563105061655};
   float probs[5 * 4], dz[5 * 4], loss;
-  int count;
+  int32_t count;
   /* float32 kernel against float64 torch: the loss is rounded once (1e-6
    * relative); gradients are O(0.1) differences of float probs, ~1e-8
    * absolute error, so 1e-5 relative + 1e-7 absolute. */
@@ -167,15 +167,29 @@ static void torch_case(void) {
   TU_CHECK(count == 4);
   TU_CLOSE(loss, loss1, 1e-6, 0);
   memset(dz, 0, sizeof dz);
-  ops->cross_entropy_bwd(&ctx, 5, 4, probs, labels1, -100, 0.1f, 0.0f, count, 1.0f, dz);
+  ops->cross_entropy_bwd(&ctx, 5, 4, probs, labels1, -100, 0.1f, 0.0f, &count, NULL, dz);
   TU_CHECK(gc_compare("torch grad", dz, grad1, 20, 1e-5, 1e-7) == 0);
 
   ops->cross_entropy_fwd(&ctx, 5, 4, torch_logits, labels2, 0, 0.0f, 10.0f, probs, &loss, &count);
   TU_CHECK(count == 3);
   TU_CLOSE(loss, loss2, 1e-6, 0);
   memset(dz, 0, sizeof dz);
-  ops->cross_entropy_bwd(&ctx, 5, 4, probs, labels2, 0, 0.0f, 10.0f, count, 1.0f, dz);
+  ops->cross_entropy_bwd(&ctx, 5, 4, probs, labels2, 0, 0.0f, 10.0f, &count, NULL, dz);
   TU_CHECK(gc_compare("torch grad divisor", dz, grad2, 20, 1e-5, 1e-7) == 0);
+}
+
+/* The training score: weight * loss, and argmax accuracy over counted rows,
+ * first maximum on ties, added to what acc holds. Exact: counts. */
+static void score_case(void) {
+  const struct ops_backend *ops = ops_cpu();
+  struct ops_ctx ctx = {.threads = 2};
+  static const float z[5 * 3] = {1, 3, 2, /* 1 */ 5, 5, 0, /* tie: 0 */ 0, 0, 9, /* 2 */
+                                 7, 1, 1, /* 0 */ 2, 8, 1 /* 1 */};
+  static const int32_t y[5] = {1, 1, 2, -1, 0}; /* right, wrong (tie), right, ignored, wrong */
+  const float loss = 0.5f;
+  double acc[3] = {1, 2, 3};
+  ops->score(&ctx, 5, 3, z, y, -1, &loss, 4.0f, acc);
+  TU_CHECK(acc[0] == 1 + 2.0 && acc[1] == 2 + 2.0 && acc[2] == 3 + 4.0);
 }
 
 int main(void) {
@@ -207,7 +221,7 @@ int main(void) {
   for (int r = 0; r < N; r++)
     labels[r] = (r * 37) % C;
   float l1, l2;
-  int c1, c2;
+  int32_t c1, c2;
   ops->cross_entropy_fwd(&one, N, C, z, labels, 0, 0.1f, 0.0f, p1, &l1, &c1);
   ops->cross_entropy_fwd(&two, N, C, z, labels, 0, 0.1f, 0.0f, p2, &l2, &c2);
   TU_CHECK(l1 == l2 && c1 == c2 && c1 == N - 1);
@@ -218,13 +232,14 @@ int main(void) {
    * a divisor the loss is 0. */
   static const int32_t none[2] = {-100, -100};
   float zz[2 * 3] = {1, 2, 3, 4, 5, 6}, pz[2 * 3], dzz[2 * 3] = {0}, lz;
-  int cz;
+  int32_t cz;
   ops->cross_entropy_fwd(&one, 2, 3, zz, none, -100, 0.1f, 0.0f, pz, &lz, &cz);
   TU_CHECK(cz == 0 && isnan(lz));
-  ops->cross_entropy_bwd(&one, 2, 3, pz, none, -100, 0.1f, 0.0f, cz, 1.0f, dzz);
+  ops->cross_entropy_bwd(&one, 2, 3, pz, none, -100, 0.1f, 0.0f, &cz, NULL, dzz);
   for (int i = 0; i < 6; i++)
     TU_CHECK(dzz[i] == 0.0f);
   ops->cross_entropy_fwd(&one, 2, 3, zz, none, -100, 0.0f, 4.0f, pz, &lz, &cz);
   TU_CHECK(cz == 0 && lz == 0.0f);
+  score_case();
   TU_DONE();
 }

@@ -1,9 +1,12 @@
 /* The loader: every epoch a permutation, deterministic per (seed, epoch),
- * bit-identical when resumed mid-epoch, tail padding and drop_last. */
+ * bit-identical when resumed mid-epoch, tail padding and drop_last; the
+ * resident mode's batches, made by the backend's augment op, are the
+ * threaded loader's bit for bit. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/loader.h"
+#include "kernels/ops.h"
 #include "testutil.h"
 
 enum { N = 50, B = 8, IMG = 3 * 32 * 32 };
@@ -130,8 +133,69 @@ static void test_determinism_and_resume(void) {
   TU_CHECK(loader_create(&l1, &split, &c, &e) == CT_ERR_USAGE);
 }
 
+static int fetch_split(void *user, const long *rows, long count, uint8_t *images, int32_t *labels,
+                       struct ct_err *e) {
+  (void)e;
+  const struct image_split *sp = user;
+  for (long i = 0; i < count; i++) {
+    memcpy(images + (size_t)i * IMG, sp->images + (size_t)rows[i] * IMG, IMG);
+    labels[i] = sp->labels[rows[i]];
+  }
+  return CT_OK;
+}
+
+/* Rank 1 of 3 over two epochs (the second resumed at batch 1), with and
+ * without drop_last (a short last batch on this rank). */
+static void test_resident(int drop_last) {
+  struct ct_err e;
+  struct loader *threaded, *resident;
+  struct loader_cfg c = cfg_augmented();
+  c.drop_last = drop_last;
+  c.rank = 1;
+  c.ranks = 3;
+  TU_CHECK(loader_create_sharded(&threaded, N, &c, fetch_split, &split, &e) == 0);
+  c.resident = 1;
+  TU_CHECK(loader_create_sharded(&resident, N, &c, fetch_split, &split, &e) == 0);
+  const struct ops_backend *ops = ops_cpu();
+  const struct ops_ctx ctx = {.threads = 2};
+  const struct augment_params a = augment_params(&c.aug, c.mean, c.std, 0);
+  static float want[B * IMG], got[B * IMG];
+  int32_t want_y[B], got_y[B];
+  long batches = 0;
+  for (long epoch = 0; epoch < 2; epoch++) {
+    long first = epoch; /* 0, then a resume at batch 1 */
+    TU_CHECK(loader_begin_epoch(threaded, epoch, first, &e) == 0);
+    TU_CHECK(loader_begin_epoch(resident, epoch, first, &e) == 0);
+    const uint8_t *images;
+    const int32_t *labels;
+    long from, count;
+    unsigned long gen;
+    loader_shard(resident, &images, &labels, &from, &count, &gen);
+    TU_CHECK(from == first * B && gen == (unsigned long)epoch + 1);
+    struct loader_batch b;
+    int rows;
+    while ((rows = loader_next(threaded, want, want_y)) > 0) {
+      TU_CHECK(loader_take(resident, &b) == 1 && b.valid == rows);
+      struct augment_params ab = a;
+      ab.key = b.key;
+      memset(got, 0xff, sizeof got);
+      ops->augment(&ctx, &ab, B, b.valid, images + (size_t)b.index * B * IMG,
+                   labels + (size_t)b.index * B, b.pos0, b.pos_step, got, got_y);
+      TU_CHECK(memcmp(got, want, sizeof got) == 0 && memcmp(got_y, want_y, sizeof got_y) == 0);
+      batches++;
+    }
+    TU_CHECK(loader_take(resident, &b) == 0);
+  }
+  /* 50 rows over 3 ranks: 3 global batches of 24 (drop_last: 2), then resumed at 1 */
+  TU_CHECK(batches == (drop_last ? 2 + 1 : 3 + 2));
+  loader_free(threaded);
+  loader_free(resident);
+}
+
 int main(void) {
   make_split();
+  test_resident(1);
+  test_resident(0);
   test_epochs();
   test_determinism_and_resume();
   image_split_free(&split);
