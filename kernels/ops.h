@@ -116,6 +116,17 @@ struct ops_backend {
   void (*linear_bwd)(const struct ops_ctx *ctx, int m, int k, int n, const float *dy,
                      const float *x, const float *w, float *dx, float *dw, float *dbias);
 
+  /* A linear layer and its activation, fused where the backend gains by
+   * it: h (m,n) = x (m,k) w (n,k)^T + bias(n) (bias may be NULL), y =
+   * act(h); h is kept for backward. Backward overwrites dh (m,n) with
+   * dy * act'(h) (the node's own buffer) and accumulates dx, dw, dbias as
+   * linear_bwd does. */
+  void (*linear_act_fwd)(const struct ops_ctx *ctx, enum act_kind kind, int m, int k, int n,
+                         const float *x, const float *w, const float *bias, float *h, float *y);
+  void (*linear_act_bwd)(const struct ops_ctx *ctx, enum act_kind kind, int m, int k, int n,
+                         const float *dy, const float *x, const float *w, const float *h, float *dh,
+                         float *dx, float *dw, float *dbias);
+
   /* Convolution; scratch needs conv2d_scratch(s, threads) floats. */
   size_t (*conv2d_scratch)(const struct conv2d_shape *s, int threads);
   void (*conv2d_fwd)(const struct ops_ctx *ctx, const struct conv2d_shape *s, const float *x,

@@ -54,6 +54,17 @@ static inline OPS_HD float ops_gelu_grad(float x) {
   return cdf + x * pdf;
 }
 
+/* An activation and its derivative times dy; ReLU's gradient at exactly 0
+ * is 0 (torch's threshold_backward). */
+static inline OPS_HD float ops_act(int kind, float v) {
+  return kind == ACT_RELU ? (v > 0.0f ? v : 0.0f) : kind == ACT_SILU ? ops_silu(v) : ops_gelu(v);
+}
+
+static inline OPS_HD float ops_act_grad(int kind, float v, float dy) {
+  return kind == ACT_RELU ? (v > 0.0f ? dy : 0.0f)
+                          : dy * (kind == ACT_SILU ? ops_silu_grad(v) : ops_gelu_grad(v));
+}
+
 /* Sinusoidal encoding P[i, j] (MODELS.md §4): sin(i * 10000^(-j/d)) for even
  * j, cos(i * 10000^(-(j-1)/d)) for odd j. Computed in double, rounded once. */
 static inline OPS_HD float ops_posenc(int i, int j, int d) {

@@ -20,6 +20,11 @@ void cpu_linear_fwd(const struct ops_ctx *ctx, int m, int k, int n, const float 
                     const float *bias, float *y);
 void cpu_linear_bwd(const struct ops_ctx *ctx, int m, int k, int n, const float *dy, const float *x,
                     const float *w, float *dx, float *dw, float *dbias);
+void cpu_linear_act_fwd(const struct ops_ctx *ctx, enum act_kind kind, int m, int k, int n,
+                        const float *x, const float *w, const float *bias, float *h, float *y);
+void cpu_linear_act_bwd(const struct ops_ctx *ctx, enum act_kind kind, int m, int k, int n,
+                        const float *dy, const float *x, const float *w, const float *h, float *dh,
+                        float *dx, float *dw, float *dbias);
 size_t cpu_conv2d_scratch(const struct conv2d_shape *s, int threads);
 void cpu_conv2d_fwd(const struct ops_ctx *ctx, const struct conv2d_shape *s, const float *x,
                     const float *w, const float *bias, float *y);

@@ -7,6 +7,7 @@
 #include <cblas.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops_shared.h"
 
 /* Below this many multiply-adds a GEMM runs on one thread: the fork/join
  * costs more than it saves. */
@@ -106,4 +107,23 @@ void cpu_linear_bwd(const struct ops_ctx *ctx, int m, int k, int n, const float 
         dbias[j0 + j] += (float)acc[j];
     }
   }
+}
+
+void cpu_linear_act_fwd(const struct ops_ctx *ctx, enum act_kind kind, int m, int k, int n,
+                        const float *x, const float *w, const float *bias, float *h, float *y) {
+  /* h (m, n) = x w^T + bias, y = act(h): on the CPU the bias already rides
+   * in the GEMM, so "fused" is the two passes back to back. */
+  cpu_linear_fwd(ctx, m, k, n, x, w, bias, h);
+  cpu_act_fwd(ctx, kind, (size_t)m * n, h, y);
+}
+
+void cpu_linear_act_bwd(const struct ops_ctx *ctx, enum act_kind kind, int m, int k, int n,
+                        const float *dy, const float *x, const float *w, const float *h, float *dh,
+                        float *dx, float *dw, float *dbias) {
+  /* dh (m, n) = dy * act'(h), then the linear layer's backward on dh */
+  const size_t total = (size_t)m * n;
+#pragma omp parallel for schedule(static) num_threads(ctx->threads) if (total > 65536)
+  for (size_t i = 0; i < total; i++)
+    dh[i] = ops_act_grad(kind, h[i], dy[i]);
+  cpu_linear_bwd(ctx, m, k, n, dh, x, w, dx, dw, dbias);
 }

@@ -4,20 +4,12 @@
 
 __global__ void act_fwd_kernel(int kind, size_t n, const float *__restrict__ x,
                                float *__restrict__ y) {
-  GRID_STRIDE(i, n) {
-    float v = x[i];
-    y[i] = kind == ACT_RELU ? (v > 0.0f ? v : 0.0f) : kind == ACT_SILU ? ops_silu(v) : ops_gelu(v);
-  }
+  GRID_STRIDE(i, n) { y[i] = ops_act(kind, x[i]); }
 }
 
 __global__ void act_bwd_kernel(int kind, size_t n, const float *__restrict__ x,
                                const float *__restrict__ dy, float *__restrict__ dx) {
-  GRID_STRIDE(i, n) {
-    float v = x[i], d = dy[i];
-    /* ReLU: torch's threshold_backward, the gradient at exactly 0 is 0 */
-    dx[i] += kind == ACT_RELU ? (v > 0.0f ? d : 0.0f)
-                              : d * (kind == ACT_SILU ? ops_silu_grad(v) : ops_gelu_grad(v));
-  }
+  GRID_STRIDE(i, n) { dx[i] += ops_act_grad(kind, x[i], dy[i]); }
 }
 
 extern "C" void cuda_act_fwd(const struct ops_ctx *ctx, enum act_kind kind, size_t n,

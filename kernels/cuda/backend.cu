@@ -93,6 +93,8 @@ static struct ops_backend make_table(void) {
   t.matmul_batched = cuda_matmul_batched;
   t.linear_fwd = cuda_linear_fwd;
   t.linear_bwd = cuda_linear_bwd;
+  t.linear_act_fwd = cuda_linear_act_fwd;
+  t.linear_act_bwd = cuda_linear_act_bwd;
   t.conv2d_scratch = cuda_conv2d_scratch;
   t.conv2d_fwd = cuda_conv2d_fwd;
   t.conv2d_bwd = cuda_conv2d_bwd;

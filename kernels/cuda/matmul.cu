@@ -1,4 +1,5 @@
-/* matmul.cu — GEMM, batched GEMM and the linear layer on cuBLAS.
+/* matmul.cu — GEMM, batched GEMM and the linear layer on cuBLAS (alone, or
+ * with its bias and activation fused into one pass each way).
  *
  * ctrain's matrices are row-major; cuBLAS is column-major. A row-major
  * (m, n) matrix is the column-major (n, m) matrix of its transpose, so
@@ -79,4 +80,62 @@ extern "C" void cuda_linear_bwd(const struct ops_ctx *ctx, int m, int k, int n, 
     LAUNCH(column_sums, div_up(n, 32), dim3(32, COLSUM_ROWS), 0, STREAM)(m, n, dy, dbias);
     LAUNCH_CHECK("column_sums");
   }
+}
+
+/* The forward epilogue in one pass: h += bias, y = act(h). */
+__global__ void bias_act_kernel(size_t total, int n, int kind, const float *__restrict__ bias,
+                                float *__restrict__ h, float *__restrict__ y) {
+  GRID_STRIDE(i, total) {
+    float v = h[i];
+    if (bias) h[i] = v = v + bias[i % (size_t)n];
+    y[i] = ops_act(kind, v);
+  }
+}
+
+extern "C" void cuda_linear_act_fwd(const struct ops_ctx *ctx, enum act_kind kind, int m, int k,
+                                    int n, const float *x, const float *w, const float *bias,
+                                    float *h, float *y) {
+  /* h (m, n) = x (m, k) w (n, k)^T, then bias + activation in one pass */
+  cuda_matmul(ctx, 0, 1, m, n, k, 1.0f, x, k, w, k, 0.0f, h, n);
+  size_t total = (size_t)m * n;
+  if (!total) return;
+  LAUNCH(bias_act_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)
+  (total, n, (int)kind, bias, h, y);
+  LAUNCH_CHECK("bias_act_kernel");
+}
+
+/* The backward's elementwise part in one pass: dh = dy * act'(h) written,
+ * and its column sums into dbias (NULL: none), laid out as column_sums. */
+__global__ void act_grad_colsum(int m, int n, int kind, const float *__restrict__ dy,
+                                const float *__restrict__ h, float *__restrict__ dh,
+                                float *__restrict__ dbias) {
+  __shared__ float part[COLSUM_ROWS][33];
+  int j = blockIdx.x * 32 + threadIdx.x;
+  float acc = 0.0f;
+  if (j < n)
+    for (int i = threadIdx.y; i < m; i += COLSUM_ROWS) {
+      size_t e = (size_t)i * n + j;
+      float d = ops_act_grad(kind, h[e], dy[e]);
+      dh[e] = d;
+      acc += d;
+    }
+  part[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (dbias && threadIdx.y == 0 && j < n) {
+    float s = 0.0f;
+    for (int r = 0; r < COLSUM_ROWS; r++)
+      s += part[r][threadIdx.x];
+    dbias[j] += s;
+  }
+}
+
+extern "C" void cuda_linear_act_bwd(const struct ops_ctx *ctx, enum act_kind kind, int m, int k,
+                                    int n, const float *dy, const float *x, const float *w,
+                                    const float *h, float *dh, float *dx, float *dw, float *dbias) {
+  if (m > 0 && n > 0) {
+    LAUNCH(act_grad_colsum, div_up(n, 32), dim3(32, COLSUM_ROWS), 0, STREAM)
+    (m, n, (int)kind, dy, h, dh, dbias);
+    LAUNCH_CHECK("act_grad_colsum");
+  }
+  cuda_linear_bwd(ctx, m, k, n, dh, x, w, dx, dw, NULL);
 }

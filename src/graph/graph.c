@@ -324,6 +324,10 @@ void graph_node_forward(struct graph *g, int idx) {
   case OP_LINEAR:
     o->linear_fwd(c, n->p.lin.m, n->p.lin.k, n->p.lin.n, F(n->in[0]), F(n->in[1]), OPT(n, 2), y);
     break;
+  case OP_LINEAR_ACT:
+    o->linear_act_fwd(c, n->p.lin.act, n->p.lin.m, n->p.lin.k, n->p.lin.n, F(n->in[0]), F(n->in[1]),
+                      OPT(n, 2), F(n->saved[0]), y);
+    break;
   case OP_LAYERNORM:
     o->layernorm_fwd(c, n->p.ln.rows, n->p.ln.d, F(n->in[0]), F(n->in[1]), F(n->in[2]), n->p.ln.eps,
                      y, F(n->saved[0]), F(n->saved[1]));
@@ -405,6 +409,11 @@ void graph_node_backward(struct graph *g, int idx) {
   case OP_LINEAR:
     o->linear_bwd(c, n->p.lin.m, n->p.lin.k, n->p.lin.n, dy, F(n->in[0]), F(n->in[1]), DIN(n, 0),
                   DIN(n, 1), n->nin > 2 ? DIN(n, 2) : NULL);
+    break;
+  case OP_LINEAR_ACT:
+    o->linear_act_bwd(c, n->p.lin.act, n->p.lin.m, n->p.lin.k, n->p.lin.n, dy, F(n->in[0]),
+                      F(n->in[1]), F(n->saved[0]), F(n->saved[1]), DIN(n, 0), DIN(n, 1),
+                      n->nin > 2 ? DIN(n, 2) : NULL);
     break;
   case OP_LAYERNORM:
     o->layernorm_bwd(c, n->p.ln.rows, n->p.ln.d, dy, F(n->in[0]), F(n->in[1]), F(n->saved[0]),

@@ -63,6 +63,7 @@ enum node_op {
   OP_MEAN_LAST,
   OP_MEAN_MID,
   OP_LINEAR,
+  OP_LINEAR_ACT,
   OP_LAYERNORM,
   OP_ACT,
   OP_SOFTMAX,
@@ -102,6 +103,7 @@ struct node {
     } red;
     struct {
       int m, k, n;
+      enum act_kind act; /* OP_LINEAR_ACT */
     } lin;
     struct {
       int rows, d;

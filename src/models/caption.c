@@ -35,7 +35,9 @@ static int attention(struct graph *g, const char *name, int x, int mem, enum mas
 
 /* x (B,T,W) -> (B,T,W): fc2(dropout(GELU(fc1(x)))) */
 static int feed_forward(struct graph *g, const char *name, int x, const struct model_spec *s) {
-  int h = nn_act(g, linear(g, name, "fc1", x, s->ffn_dim), ACT_GELU); /* (B,T,F) */
+  char fc1[GRAPH_NAME_LEN];
+  snprintf(fc1, sizeof fc1, "%s.fc1", name);
+  int h = nn_linear_act(g, fc1, x, s->ffn_dim, ACT_GELU, normal_002); /* (B,T,F) */
   return linear(g, name, "fc2", nn_dropout(g, h, s->dropout), s->dim);
 }
 

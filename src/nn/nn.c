@@ -181,7 +181,8 @@ int nn_patches(struct graph *g, int x, int p) {
   return n.out;
 }
 
-int nn_linear(struct graph *g, const char *name, int x, int out, int bias, struct nn_init init) {
+static int linear_node(struct graph *g, enum node_op op, const char *name, int x, int out, int bias,
+                       enum act_kind act, struct nn_init init) {
   const struct tensor *t = shape_of(g, x);
   int in = t->shape[t->ndim - 1];
   int shape[GRAPH_MAX_DIMS];
@@ -190,7 +191,7 @@ int nn_linear(struct graph *g, const char *name, int x, int out, int bias, struc
   int ndim = t->ndim, rows = (int)(t->numel / (size_t)in);
   int w = nn_param(g, name, "weight", 2, (int[]){out, in}, init.kind, init.std, in, out);
   int b = bias ? nn_bias(g, name, out, init, in) : -1;
-  struct node n = node_new(OP_LINEAR, graph_tensor(g, NULL, DT_F32, TK_ACT, ndim, shape));
+  struct node n = node_new(op, graph_tensor(g, NULL, DT_F32, TK_ACT, ndim, shape));
   n.nin = bias ? 3 : 2;
   n.in[0] = x;
   n.in[1] = w;
@@ -198,8 +199,22 @@ int nn_linear(struct graph *g, const char *name, int x, int out, int bias, struc
   n.p.lin.m = rows;
   n.p.lin.k = in;
   n.p.lin.n = out;
+  n.p.lin.act = act;
+  if (op == OP_LINEAR_ACT) {
+    n.saved[0] = saved(g, DT_F32, ndim, shape); /* h, before the activation */
+    n.saved[1] = saved(g, DT_F32, ndim, shape); /* dh */
+  }
   graph_node(g, &n);
   return n.out;
+}
+
+int nn_linear(struct graph *g, const char *name, int x, int out, int bias, struct nn_init init) {
+  return linear_node(g, OP_LINEAR, name, x, out, bias, ACT_RELU, init);
+}
+
+int nn_linear_act(struct graph *g, const char *name, int x, int out, enum act_kind act,
+                  struct nn_init init) {
+  return linear_node(g, OP_LINEAR_ACT, name, x, out, 1, act, init);
 }
 
 int nn_layernorm(struct graph *g, const char *name, int x) {

@@ -29,6 +29,10 @@ int nn_zero_pad2d(struct graph *g, int x, int pad);
 int nn_patches(struct graph *g, int x, int p);
 /* x (..., in) -> (..., out); `name.weight` (out,in), `name.bias` (out). */
 int nn_linear(struct graph *g, const char *name, int x, int out, int bias, struct nn_init init);
+/* act(nn_linear(..., bias = 1, ...)) as one node: the backend fuses the bias
+ * and the activation into one pass each way. */
+int nn_linear_act(struct graph *g, const char *name, int x, int out, enum act_kind act,
+                  struct nn_init init);
 /* LayerNorm over the last axis; `name.weight`, `name.bias`. */
 int nn_layernorm(struct graph *g, const char *name, int x);
 int nn_act(struct graph *g, int x, enum act_kind kind);

@@ -153,7 +153,25 @@ static void test_linear(void) {
   CPU->linear_bwd(&cctx, m, k, n, dy.h, x.h, w.h, NULL, dw.h, NULL);
   GPU->linear_bwd(&gctx, m, k, n, dy.d, x.d, w.d, NULL, dw.d, NULL);
   CMP("linear_bwd dw only", dw, GEMM);
-  struct t *all[] = {&x, &w, &bias, &y, &dy, &dx, &dw, &db};
+  /* fused with each activation, with and without a bias */
+  struct t h = mk(m * n), dh = mk(m * n);
+  for (int act = ACT_RELU; act <= ACT_GELU; act++)
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+      const float *bh = with_bias ? bias.h : NULL, *bd = with_bias ? bias.d : NULL;
+      CPU->linear_act_fwd(&cctx, (enum act_kind)act, m, k, n, x.h, w.h, bh, h.h, y.h);
+      GPU->linear_act_fwd(&gctx, (enum act_kind)act, m, k, n, x.d, w.d, bd, h.d, y.d);
+      CMP("linear_act_fwd h", h, GEMM);
+      CMP("linear_act_fwd y", y, GEMM);
+      CPU->linear_act_bwd(&cctx, (enum act_kind)act, m, k, n, dy.h, x.h, w.h, h.h, dh.h, dx.h, dw.h,
+                          with_bias ? db.h : NULL);
+      GPU->linear_act_bwd(&gctx, (enum act_kind)act, m, k, n, dy.d, x.d, w.d, h.d, dh.d, dx.d, dw.d,
+                          with_bias ? db.d : NULL);
+      CMP("linear_act_bwd dh", dh, GEMM);
+      CMP("linear_act_bwd dx", dx, GEMM);
+      CMP("linear_act_bwd dw", dw, GEMM);
+      CMP("linear_act_bwd dbias", db, GEMM);
+    }
+  struct t *all[] = {&x, &w, &bias, &y, &dy, &dx, &dw, &db, &h, &dh};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++)
     drop(all[i]);
 }
