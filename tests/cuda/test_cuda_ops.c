@@ -136,6 +136,39 @@ static void test_matmul(void) {
     }
 }
 
+/* run.tf32: operands rounded to 10-bit mantissas (relative error <= 2^-11
+ * each), so |cuda - cpu| <= 2^-10 sum_k |a||b| plus float32's own
+ * rounding (2^-20 of the same sum); and the mode must show: some element
+ * moves by more than the FP32 tolerance. */
+static void test_tf32(void) {
+  const int m = 33, n = 40, k = 64;
+  struct t a = mk((size_t)m * k), b = mk((size_t)k * n), c = mk((size_t)m * n);
+  CPU->matmul(&cctx, 0, 0, m, n, k, 1.0f, a.h, k, b.h, n, 0.0f, c.h, n);
+  cuda_backend_set_tf32(1);
+  GPU->matmul(&gctx, 0, 0, m, n, k, 1.0f, a.d, k, b.d, n, 0.0f, c.d, n);
+  cuda_backend_set_tf32(0);
+  float *got = malloc(c.n * sizeof *got);
+  GPU->download(got, c.d, c.n * sizeof *got);
+  int bad = 0, moved = 0;
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) {
+      double mag = 0;
+      for (int p = 0; p < k; p++)
+        mag += fabs((double)a.h[i * k + p] * b.h[p * n + j]);
+      double diff = fabs((double)got[i * n + j] - c.h[i * n + j]);
+      bad += diff > mag * (ldexp(1.0, -10) + ldexp(1.0, -20));
+      moved += diff > ATOL[GEMM] + RTOL[GEMM] * fabs(c.h[i * n + j]);
+    }
+  if (bad || !moved) {
+    fprintf(stderr, "FAIL tf32 matmul: %d elements beyond the TF32 bound, %d moved\n", bad, moved);
+    failures++;
+  }
+  free(got);
+  drop(&a);
+  drop(&b);
+  drop(&c);
+}
+
 static void test_linear(void) {
   const int m = 45, k = 70, n = 33;
   struct t x = mk(m * k), w = mk(n * k), bias = mk(n), y = mk(m * n), dy = mk(m * n);
@@ -648,6 +681,7 @@ int main(void) {
   CPU = ops_cpu();
   GPU = ops_cuda();
   test_matmul();
+  test_tf32();
   test_linear();
   test_conv2d();
   test_batchnorm();
