@@ -160,6 +160,13 @@ static int reduce_sum(struct nccl_comm *n, double *buf, int count, struct ct_err
   return compute_after_comm(n, e);
 }
 
+extern "C" int nccl_bcast(struct nccl_comm *n, void *buf, size_t bytes, int root,
+                          struct ct_err *e) {
+  if (comm_after_compute(n, e)) return e->code;
+  NCCL_TRY(n->comm, ncclBroadcast(buf, buf, bytes, ncclUint8, root, n->comm, n->stream));
+  return compute_after_comm(n, e);
+}
+
 extern "C" void nccl_reduce_sum_cb(void *user, double *buf, int count) {
   struct nccl_comm *n = (struct nccl_comm *)user;
   struct ct_err err = {};

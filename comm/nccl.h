@@ -45,6 +45,11 @@ void nccl_comm_destroy(struct nccl_comm *n);
  * rank, as comm_reduce_sum_cb does. */
 void nccl_reduce_sum_cb(void *user, double *buf, int n);
 
+/* `bytes` of device memory from rank `root` to every rank (ncclBroadcast,
+ * in place), in stream order like the rest: for the parameters, optimizer
+ * state and buffers a resume or an evaluation hands out from rank 0. */
+int nccl_bcast(struct nccl_comm *n, void *buf, size_t bytes, int root, struct ct_err *e);
+
 /* Bucketed gradient mean (ncclAvg) over the flat device buffer buf (len
  * floats): as backward reports that the prefix [0, k) is final, every full
  * bucket of it is all-reduced on the comm stream, overlapping the rest of

@@ -365,9 +365,15 @@ static void trainer_free(struct trainer *t) {
   run_data_free(&t->data);
 }
 
-/* Broadcasts the backend memory behind v from rank 0. */
-static int bcast_view(const struct comm *c, const struct host_view *v, struct ct_err *e) {
+/* Broadcasts the backend memory behind v from rank 0: over NCCL on the
+ * device when the trainer has a communicator, else through v's host copy
+ * and MPI. */
+static int bcast_view(const struct trainer *t, const struct host_view *v, struct ct_err *e) {
+  const struct comm *c = t->comm;
   if (c->size == 1) return CT_OK;
+#ifdef CTRAIN_HAVE_CUDA
+  if (t->nccl) return nccl_bcast(t->nccl, v->dev, v->bytes, 0, e);
+#endif
   if (c->rank == 0) host_view_pull(v, 0, v->bytes);
   if (comm_bcast(c, v->host, v->bytes, 0, e)) return e->code;
   if (c->rank != 0) host_view_push(v, 0, v->bytes);
@@ -375,13 +381,12 @@ static int bcast_view(const struct comm *c, const struct host_view *v, struct ct
 }
 
 /* The same for backend memory without a view of its own (resume only). */
-static int bcast_backend(const struct comm *c, const struct ops_backend *ops, void *dev,
-                         size_t bytes, struct ct_err *e) {
-  if (c->size == 1) return CT_OK;
-  struct host_view v;
-  if (host_view_init(&v, ops, dev, bytes, e)) return e->code;
-  int rc = bcast_view(c, &v, e);
-  host_view_free(&v);
+static int bcast_backend(const struct trainer *t, void *dev, size_t bytes, struct ct_err *e) {
+  if (t->comm->size == 1) return CT_OK;
+  struct host_view v = {.ops = t->ops, .dev = dev, .host = NULL, .bytes = bytes};
+  if (!t->nccl && host_view_init(&v, t->ops, dev, bytes, e)) return e->code;
+  int rc = bcast_view(t, &v, e);
+  if (!t->nccl) host_view_free(&v);
   return rc;
 }
 
@@ -390,7 +395,7 @@ static int bcast_backend(const struct comm *c, const struct ops_backend *ops, vo
  * are what every rank evaluates with. */
 static int trainer_eval(struct trainer *t, const char *split, double *acc, struct ct_err *e) {
   struct graph *g = &t->s.g;
-  if (!t->cfg->model.sync_bn && bcast_view(t->comm, &g->buffers_view, e)) return e->code;
+  if (!t->cfg->model.sync_bn && bcast_view(t, &g->buffers_view, e)) return e->code;
   struct metrics_row row = {split, t->epoch, t->step, 0, 0, -1, -1, NULL, NULL};
   if (t->task.evaluate(t->task.self, split, &row, e)) return e->code;
   metrics_write(&t->m, &row);
@@ -516,9 +521,8 @@ static int trainer_resume(struct trainer *t, struct ct_err *e) {
                         : err_set(e, (int)state[0], "rank 0 could not resume (see its message)");
   size_t bytes = g->params_len * sizeof(float);
   int adam = t->opt.kind != OPTIM_SGD;
-  if (bcast_backend(c, t->ops, g->params, bytes, e) || bcast_view(c, &g->buffers_view, e) ||
-      bcast_backend(c, t->ops, t->opt.m, bytes, e) ||
-      (adam && bcast_backend(c, t->ops, t->opt.v, bytes, e)) ||
+  if (bcast_backend(t, g->params, bytes, e) || bcast_view(t, &g->buffers_view, e) ||
+      bcast_backend(t, t->opt.m, bytes, e) || (adam && bcast_backend(t, t->opt.v, bytes, e)) ||
       comm_bcast(c, &t->opt.step, sizeof t->opt.step, 0, e))
     return e->code;
   t->step = state[1];

@@ -13,7 +13,9 @@
  *   is the overlap with backward); the rest is untouched until
  *   nccl_buckets_wait, after which all of it is the mean. Twice, as two
  *   training steps would. Then the blocking form (one bucket).
- * - nccl_reduce_sum_cb (sync BN) on device doubles: the exact sum. */
+ * - nccl_reduce_sum_cb (sync BN) on device doubles: the exact sum.
+ * - nccl_bcast: an odd number of bytes from rank 1 reaches rank 0 exactly,
+ *   and rank 1's copy is unchanged. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +166,21 @@ static void test_reduce_sum(const struct comm *c, struct nccl_comm *nc) {
   CUDA_OK(cudaFree(dev));
 }
 
+static void test_bcast(const struct comm *c, struct nccl_comm *nc) {
+  enum { BYTES = 1003 };
+  unsigned char host[BYTES];
+  for (int i = 0; i < BYTES; i++)
+    host[i] = (unsigned char)(i * 7 + 100 * c->rank);
+  unsigned char *dev = device_copy(host, BYTES);
+  struct ct_err e = {};
+  CHECK(nccl_bcast(nc, dev, BYTES, 1, &e) == CT_OK, "nccl_bcast: %s", e.msg);
+  CUDA_OK(cudaMemcpy(host, dev, sizeof host, cudaMemcpyDeviceToHost));
+  for (int i = 0; i < BYTES; i++)
+    CHECK(host[i] == (unsigned char)(i * 7 + 100), "bcast [%d] = %d, want %d", i, host[i],
+          (unsigned char)(i * 7 + 100));
+  CUDA_OK(cudaFree(dev));
+}
+
 int main(int argc, char **argv) {
   struct comm c;
   struct ct_err e = {};
@@ -183,13 +200,14 @@ int main(int argc, char **argv) {
   }
   test_buckets(&c, nc);
   test_reduce_sum(&c, nc);
+  test_bcast(&c, nc);
   nccl_comm_destroy(nc);
 
   int any = 0;
   comm_any(&c, failures != 0, &any, &e);
   if (c.rank == 0 && !any)
     printf("NCCL over the emulator: sum/avg of float/double, %d-element gradients in %d-element "
-           "buckets (overlap and mean), sync-BN sums, on %d ranks: exact\n",
+           "buckets (overlap and mean), sync-BN sums, a broadcast, on %d ranks: exact\n",
            LEN, BUCKET, c.size);
   comm_finalize(&c);
   return any ? 1 : 0;

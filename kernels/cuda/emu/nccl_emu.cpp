@@ -140,6 +140,25 @@ ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
   return ncclSuccess;
 }
 
+ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
+                           ncclDataType_t datatype, int root, ncclComm_t comm, cudaStream_t) {
+  if (!comm) return ncclInvalidArgument;
+  if (datatype != ncclUint8)
+    return comm_fail(comm, ncclInvalidArgument, "broadcast of data type %d is not emulated",
+                     static_cast<int>(datatype));
+  if (root < 0 || root >= comm->nranks)
+    return comm_fail(comm, ncclInvalidArgument, "root %d of %d ranks", root, comm->nranks);
+  if (count && (!recvbuff || (comm->rank == root && !sendbuff)))
+    return comm_fail(comm, ncclInvalidArgument, "NULL buffer for %zu bytes", count);
+  if (count && comm->rank == root && sendbuff != recvbuff) std::memmove(recvbuff, sendbuff, count);
+  char *p = static_cast<char *>(recvbuff);
+  for (size_t off = 0; off < count; off += INT_MAX) { /* at most INT_MAX per MPI call */
+    int n = static_cast<int>(count - off < static_cast<size_t>(INT_MAX) ? count - off : INT_MAX);
+    SHIM_MPI(comm, MPI_Bcast(p + off, n, MPI_BYTE, root, comm->mpi));
+  }
+  return ncclSuccess;
+}
+
 const char *ncclGetErrorString(ncclResult_t result) {
   switch (result) {
   case ncclSuccess:

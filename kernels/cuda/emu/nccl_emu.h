@@ -34,7 +34,13 @@ typedef enum {
 } ncclResult_t;
 
 typedef enum { ncclSum = 0, ncclAvg = 4 } ncclRedOp_t;
-typedef enum { ncclFloat32 = 7, ncclFloat = 7, ncclFloat64 = 8, ncclDouble = 8 } ncclDataType_t;
+typedef enum {
+  ncclUint8 = 1,
+  ncclFloat32 = 7,
+  ncclFloat = 7,
+  ncclFloat64 = 8,
+  ncclDouble = 8
+} ncclDataType_t;
 
 namespace emu {
 struct nccl_comm;
@@ -50,12 +56,17 @@ ncclResult_t ncclCommDestroy(ncclComm_t comm);
 ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
                            ncclDataType_t datatype, ncclRedOp_t op, ncclComm_t comm,
                            cudaStream_t stream);
+/* Bytes (ncclUint8) from `root` (an NCCL rank) to every rank; in place when
+ * sendbuff == recvbuff. */
+ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
+                           ncclDataType_t datatype, int root, ncclComm_t comm, cudaStream_t stream);
 const char *ncclGetErrorString(ncclResult_t result);
 /* The last failure on `comm` in words (the MPI error, or what was invalid). */
 const char *ncclGetLastError(ncclComm_t comm);
 } // namespace emu
 
 using emu::ncclAllReduce;
+using emu::ncclBroadcast;
 using emu::ncclCommDestroy;
 using emu::ncclCommInitRank;
 using emu::ncclGetErrorString;
