@@ -202,14 +202,15 @@ void cpu_conv2d_fwd(const struct ops_ctx *ctx, const struct conv2d_shape *s, con
       float *dst = g > 1 ? out : y_img;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, gp, k, 1.0f, w, k, src, gp,
                   0.0f, dst, gp);
+      if (g == 1 && !bias) continue; /* the GEMM wrote y itself */
+      /* each image's (oc, P) block of the group's output, plus the bias */
       for (int j = 0; j < g; j++)
         for (int o = 0; o < s->oc; o++) {
           float *row = y_img + j * out_len + (size_t)o * p;
           const float *from = dst + (size_t)o * gp + (size_t)j * p;
           float b = bias ? bias[o] : 0.0f;
-          if (g > 1 || bias)
-            for (int q = 0; q < p; q++)
-              row[q] = from[q] + b;
+          for (int q = 0; q < p; q++)
+            row[q] = from[q] + b;
         }
     }
   }

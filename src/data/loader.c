@@ -114,6 +114,8 @@ static int loader_make(struct loader **out, long n, const struct loader_cfg *cfg
   for (int c = 0; cfg->normalize && c < 3; c++)
     if (!(cfg->std[c] > 0.0))
       return err_set(e, CT_ERR_USAGE, "loader: std[%d] = %g must be positive", c, cfg->std[c]);
+  if (cfg->resident && !fetch)
+    return err_set(e, CT_ERR_USAGE, "loader: a resident loader must be sharded");
   struct loader *l = calloc(1, sizeof *l);
   if (!l) return err_set(e, CT_ERR_RUNTIME, "loader: out of memory");
   l->cfg = *cfg;
@@ -127,10 +129,6 @@ static int loader_make(struct loader **out, long n, const struct loader_cfg *cfg
   l->split = fetch ? &l->own : split;
   long mine = l->nb * cfg->batch; /* an upper bound on this rank's rows per epoch */
   int ok = (l->perm = malloc((size_t)(n > 0 ? n : 1) * sizeof *l->perm)) != NULL;
-  if (cfg->resident && !fetch) {
-    loader_release(l);
-    return err_set(e, CT_ERR_USAGE, "loader: a resident loader must be sharded");
-  }
   if (fetch) {
     ok = ok && (l->rows = malloc((size_t)(mine > 0 ? mine : 1) * sizeof *l->rows));
     ok = ok && image_split_alloc(&l->own, mine, e) == CT_OK;

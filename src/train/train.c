@@ -384,9 +384,10 @@ static int bcast_view(const struct trainer *t, const struct host_view *v, struct
 static int bcast_backend(const struct trainer *t, void *dev, size_t bytes, struct ct_err *e) {
   if (t->comm->size == 1) return CT_OK;
   struct host_view v = {.ops = t->ops, .dev = dev, .host = NULL, .bytes = bytes};
-  if (!t->nccl && host_view_init(&v, t->ops, dev, bytes, e)) return e->code;
+  if (t->nccl) return bcast_view(t, &v, e); /* device to device: no host copy */
+  if (host_view_init(&v, t->ops, dev, bytes, e)) return e->code;
   int rc = bcast_view(t, &v, e);
-  if (!t->nccl) host_view_free(&v);
+  host_view_free(&v);
   return rc;
 }
 
