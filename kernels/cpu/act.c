@@ -35,10 +35,15 @@ void cpu_act_bwd(const struct ops_ctx *ctx, enum act_kind kind, size_t n, const 
   /* x, dy, dx (n) */
   switch (kind) {
   case ACT_RELU:
-    /* torch's threshold_backward: the gradient at exactly 0 is 0. */
+    /* torch's threshold_backward: the gradient at exactly 0 is 0. dy is
+     * loaded unconditionally so the compiler can vectorise with a blend; a
+     * load under the condition kept the loop scalar and branchy (6x slower
+     * than the forward, a coin-flip branch per element). */
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-      dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+      float g = dy[i];
+      dx[i] += x[i] > 0.0f ? g : 0.0f;
+    }
     break;
   case ACT_SILU:
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n >= ACT_PAR_MIN)

@@ -510,10 +510,14 @@ int graph_set_grads_hook(struct graph *g, void (*fn)(void *user, size_t prefix),
   return CT_OK;
 }
 
-void graph_backward(struct graph *g) {
-  CT_CHECK(g->loss >= 0 && g->training);
+void graph_zero_grads(struct graph *g) {
   g->ops->memset0(g->grads, g->params_len * sizeof(float));
   g->ops->memset0((char *)g->arena + g->act_grad_offset, g->act_grad_bytes);
+}
+
+void graph_backward(struct graph *g) {
+  CT_CHECK(g->loss >= 0 && g->training);
+  graph_zero_grads(g);
   size_t reported = 0;
   for (int i = g->nnodes - 1; i >= 0; i--) {
     if (g->tensors[g->nodes[i].out].needs_grad) graph_node_backward(g, i);
@@ -521,4 +525,48 @@ void graph_backward(struct graph *g) {
       g->grads_ready(g->grads_user, reported = g->ready_prefix[i]);
   }
   if (g->grads_ready && reported < g->params_len) g->grads_ready(g->grads_user, g->params_len);
+}
+
+const char *graph_op_name(enum node_op op) {
+  switch (op) {
+  case OP_CONV2D:
+    return "conv2d";
+  case OP_BATCHNORM2D:
+    return "batchnorm2d";
+  case OP_MAXPOOL2D:
+    return "maxpool2d";
+  case OP_MEAN_LAST:
+    return "mean_last";
+  case OP_MEAN_MID:
+    return "mean_mid";
+  case OP_LINEAR:
+    return "linear";
+  case OP_LINEAR_ACT:
+    return "linear_act";
+  case OP_LAYERNORM:
+    return "layernorm";
+  case OP_ACT:
+    return "act";
+  case OP_SOFTMAX:
+    return "softmax";
+  case OP_ATTENTION:
+    return "attention";
+  case OP_EMBEDDING:
+    return "embedding";
+  case OP_POSENC:
+    return "posenc";
+  case OP_DROPOUT:
+    return "dropout";
+  case OP_ADD:
+    return "add";
+  case OP_TRANSPOSE:
+    return "transpose";
+  case OP_PATCH:
+    return "patch";
+  case OP_PAD2D:
+    return "pad2d";
+  case OP_CROSS_ENTROPY:
+    return "cross_entropy";
+  }
+  return "?";
 }

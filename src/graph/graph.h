@@ -75,8 +75,9 @@ enum node_op {
   OP_TRANSPOSE,
   OP_PATCH,
   OP_PAD2D,
-  OP_CROSS_ENTROPY
+  OP_CROSS_ENTROPY /* keep last: OP_KINDS counts the kinds */
 };
+#define OP_KINDS (OP_CROSS_ENTROPY + 1)
 
 #define NODE_MAX_IN 6
 #define NODE_MAX_SAVED 3
@@ -196,10 +197,14 @@ int graph_node(struct graph *g, const struct node *n);
 /* Lays out memory and initialises parameters from g->seed. */
 int graph_plan(struct graph *g, struct ct_err *e);
 
-/* In training, first adds 1 to every BatchNorm's num_batches_tracked. */
+/* Runs every node in order (in training, each BatchNorm node also counts
+ * num_batches_tracked up on the device). */
 void graph_forward(struct graph *g);
 /* Zeroes all gradients, seeds d(loss) = 1, runs nodes in reverse. */
 void graph_backward(struct graph *g);
+/* The zeroing graph_backward starts with, for callers that run the nodes
+ * themselves (the profiler). */
+void graph_zero_grads(struct graph *g);
 
 /* After graph_plan: graph_backward calls fn(user, k) whenever the prefix
  * [0, k) of the flat gradient buffer has become final (every node using
@@ -212,6 +217,8 @@ int graph_set_grads_hook(struct graph *g, void (*fn)(void *user, size_t prefix),
 /* One node, for profiling (graph_forward/backward run them all in order). */
 void graph_node_forward(struct graph *g, int idx);
 void graph_node_backward(struct graph *g, int idx);
+/* "conv2d", "linear_act", ...: the op's name in profiles. */
+const char *graph_op_name(enum node_op op);
 
 int graph_find(const struct graph *g, const char *name);
 static inline float *tensor_f32(const struct graph *g, int id) {

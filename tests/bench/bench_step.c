@@ -73,11 +73,7 @@ int main(int argc, char **argv) {
     graph_forward(g);
   double infer_s = now_s() - t0;
   if (argc > 5 && strcmp(argv[5], "--profile") == 0) {
-    static const char *names[] = {"conv2d",   "batchnorm2d", "maxpool2d", "mean_last",
-                                  "mean_mid", "linear",      "layernorm", "act",
-                                  "softmax",  "attention",   "embedding", "posenc",
-                                  "dropout",  "add",         "transpose", "cross_entropy"};
-    double fwd[16] = {0}, bwd[16] = {0};
+    double fwd[OP_KINDS] = {0}, bwd[OP_KINDS] = {0};
     g->training = 1;
     for (int it = 0; it < steps; it++) {
       for (int i = 0; i < g->nnodes; i++) {
@@ -85,16 +81,16 @@ int main(int argc, char **argv) {
         graph_node_forward(g, i);
         fwd[g->nodes[i].op] += now_s() - t;
       }
-      graph_backward(g); /* zeroes and seeds; timed per node below */
+      graph_zero_grads(g);
       for (int i = g->nnodes - 1; i >= 0; i--) {
         double t = now_s();
         if (g->tensors[g->nodes[i].out].needs_grad) graph_node_backward(g, i);
         bwd[g->nodes[i].op] += now_s() - t;
       }
     }
-    for (int k = 0; k < 16; k++)
+    for (int k = 0; k < OP_KINDS; k++)
       if (fwd[k] + bwd[k] > 0)
-        fprintf(stderr, "%-14s fwd %7.2f ms  bwd %7.2f ms per step\n", names[k],
+        fprintf(stderr, "%-14s fwd %7.2f ms  bwd %7.2f ms per step\n", graph_op_name(k),
                 1e3 * fwd[k] / steps, 1e3 * bwd[k] / steps);
   }
   struct rusage ru;
