@@ -1,5 +1,7 @@
 /* conv2d.c — Conv2d (PyTorch semantics: cross-correlation, zero padding,
- * equal stride and padding in both dimensions) as im2col + sgemm over groups
+ * equal stride and padding in both dimensions). 3x3 stride-1 kernels with
+ * enough channels go to Winograd's F(2x2, 3x3) (winograd.c); the rest run
+ * as im2col + sgemm over groups
  * of G images: one image when its output plane P = oh*ow is large, more when
  * it is small (ResNet's 6x6 and 3x3 planes), so that every GEMM has at least
  * GROUP_COLS columns instead of P.
@@ -19,10 +21,9 @@
 #include <omp.h>
 #include <string.h>
 
+#include "kernels/cpu/conv_split.h"
 #include "kernels/cpu/cpu_ops.h"
-
-static inline int imin(int a, int b) { return a < b ? a : b; }
-static inline int imax(int a, int b) { return a > b ? a : b; }
+#include "kernels/cpu/winograd.h"
 
 /* Sum of x (len) in double. Eight independent accumulators let the compiler
  * vectorise (it may not reorder one serial float chain); the order is fixed. */
@@ -38,6 +39,21 @@ static double row_sum(const float *x, int len) {
   for (int l = 0; l < 8; l++)
     s += acc[l];
   return s;
+}
+
+/* dbias (oc) += dy (n, oc, P) summed over images and positions, each
+ * channel on one thread in image order (the Winograd path's bias gradient). */
+static void bias_grad(const struct ops_ctx *ctx, const struct conv2d_shape *s, const float *dy,
+                      float *dbias) {
+  int p = s->oh * s->ow;
+  size_t out_len = (size_t)s->oc * p;
+#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+  for (int o = 0; o < s->oc; o++) {
+    double acc = 0.0;
+    for (int i = 0; i < s->n; i++)
+      acc += row_sum(dy + i * out_len + (size_t)o * p, p);
+    dbias[o] += (float)acc;
+  }
 }
 
 /* A 1x1 kernel at stride 1 without padding reads the image as it lies:
@@ -57,7 +73,7 @@ static int is_pointwise(const struct conv2d_shape *s) {
 static int conv_group(const struct conv2d_shape *s) {
   int p = s->oh * s->ow;
   if (is_pointwise(s) || p >= GROUP_COLS) return 1;
-  return imin(GROUP_MAX, (GROUP_COLS + p - 1) / p);
+  return conv_imin(GROUP_MAX, (GROUP_COLS + p - 1) / p);
 }
 
 /* One thread's scratch, in floats. */
@@ -83,22 +99,12 @@ static struct conv_region conv_region(const struct conv2d_shape *s) {
 /* Threads actually used: no more than there are groups of images. */
 static int conv_threads(const struct ops_ctx *ctx, const struct conv2d_shape *s) {
   int group = conv_group(s);
-  return imax(1, imin(ctx->threads, (s->n + group - 1) / group));
+  return conv_imax(1, conv_imin(ctx->threads, (s->n + group - 1) / group));
 }
 
 size_t cpu_conv2d_scratch(const struct conv2d_shape *s, int threads) {
-  return (size_t)imax(1, imin(threads, s->n)) * conv_region(s).total;
-}
-
-/* The image with its zero border materialised, xp (c, h + 2 pad, w + 2 pad),
- * so im2col and col2im copy whole rows without bounds tests. */
-static void pad_image(const struct conv2d_shape *s, const float *x_img, float *xp) {
-  int h = s->h, w = s->w, pad = s->pad, wp = w + 2 * pad, hp = h + 2 * pad;
-  memset(xp, 0, (size_t)s->c * hp * wp * sizeof *xp);
-  for (int ci = 0; ci < s->c; ci++)
-    for (int iy = 0; iy < h; iy++)
-      memcpy(xp + ((size_t)ci * hp + iy + pad) * wp + pad, x_img + ((size_t)ci * h + iy) * w,
-             (size_t)w * sizeof *xp);
+  if (winograd_fits(s)) return winograd_scratch(s, threads);
+  return (size_t)conv_imax(1, conv_imin(threads, s->n)) * conv_region(s).total;
 }
 
 /* cols (c*kh*kw, oh*ow), rows ld floats apart, from one padded image xp
@@ -144,27 +150,6 @@ static void col2im_add(const struct conv2d_shape *s, const float *cols, size_t l
       }
 }
 
-/* dx_img (c, h, w) += the interior of dxp (c, hp, wp). */
-static void unpad_add(const struct conv2d_shape *s, const float *dxp, float *dx_img) {
-  int h = s->h, w = s->w, pad = s->pad, wp = w + 2 * pad, hp = h + 2 * pad;
-  for (int ci = 0; ci < s->c; ci++)
-    for (int iy = 0; iy < h; iy++) {
-      const float *src = dxp + ((size_t)ci * hp + iy + pad) * wp + pad;
-      float *dst = dx_img + ((size_t)ci * h + iy) * w;
-      for (int ix = 0; ix < w; ix++)
-        dst[ix] += src[ix];
-    }
-}
-
-/* Thread t's images [i0, i1): whole groups of `group` images counted from
- * image 0, so each image lands in the same group, and its output in the
- * same bits, whatever the thread count. */
-static void thread_images(int n, int group, int t, int team, int *i0, int *i1) {
-  long groups = (n + group - 1) / group;
-  *i0 = (int)imin(n, (int)(groups * t / team) * group);
-  *i1 = (int)imin(n, (int)(groups * (t + 1) / team) * group);
-}
-
 /* The columns of images [i, i + g) side by side: image j's (K, P) block at
  * column j*P of cols (K, g*P). */
 static void group_cols(const struct conv2d_shape *s, const struct conv_region *r, const float *x,
@@ -172,13 +157,18 @@ static void group_cols(const struct conv2d_shape *s, const struct conv_region *r
   size_t in_len = (size_t)s->c * s->h * s->w, p = (size_t)s->oh * s->ow;
   for (int j = 0; j < g; j++) {
     const float *x_img = x + (size_t)(i + j) * in_len;
-    if (r->pad) pad_image(s, x_img, xp);
+    if (r->pad)
+      conv_pad_image(s->c, s->h, s->w, s->pad, s->h + 2 * s->pad, s->w + 2 * s->pad, x_img, xp);
     im2col(s, r->pad ? xp : x_img, cols + j * p, (size_t)g * p);
   }
 }
 
 void cpu_conv2d_fwd(const struct ops_ctx *ctx, const struct conv2d_shape *s, const float *x,
                     const float *w, const float *bias, float *y) {
+  if (winograd_fits(s)) {
+    winograd_fwd(ctx, s, x, w, bias, y);
+    return;
+  }
   int nt = conv_threads(ctx, s), group = conv_group(s);
   int k = s->c * s->kh * s->kw, p = s->oh * s->ow;
   size_t in_len = (size_t)s->c * s->h * s->w, out_len = (size_t)s->oc * p;
@@ -189,9 +179,9 @@ void cpu_conv2d_fwd(const struct ops_ctx *ctx, const struct conv2d_shape *s, con
     int t = omp_get_thread_num(), team = omp_get_num_threads();
     float *cols = ctx->scratch + (size_t)t * r.total, *out = cols + r.cols, *xp = out + r.out;
     int i0, i1;
-    thread_images(s->n, group, t, team, &i0, &i1);
+    conv_thread_images(s->n, group, t, team, &i0, &i1);
     for (int i = i0; i < i1; i += group) {
-      int g = imin(group, i1 - i), gp = g * p;
+      int g = conv_imin(group, i1 - i), gp = g * p;
       float *y_img = y + i * out_len; /* (oc, P) */
       const float *src = x + i * in_len;
       if (r.cols) {
@@ -218,6 +208,11 @@ void cpu_conv2d_fwd(const struct ops_ctx *ctx, const struct conv2d_shape *s, con
 
 void cpu_conv2d_bwd(const struct ops_ctx *ctx, const struct conv2d_shape *s, const float *dy,
                     const float *x, const float *w, float *dx, float *dw, float *dbias) {
+  if (winograd_fits(s)) {
+    winograd_bwd(ctx, s, dy, x, w, dx, dw);
+    if (dbias) bias_grad(ctx, s, dy, dbias);
+    return;
+  }
   int nt = conv_threads(ctx, s), group = conv_group(s);
   int k = s->c * s->kh * s->kw, p = s->oh * s->ow;
   size_t in_len = (size_t)s->c * s->h * s->w, out_len = (size_t)s->oc * p;
@@ -235,9 +230,9 @@ void cpu_conv2d_bwd(const struct ops_ctx *ctx, const struct conv2d_shape *s, con
     if (dw) memset(pdw, 0, (size_t)s->oc * k * sizeof *pdw);
     if (dbias) memset(pdb, 0, (size_t)s->oc * sizeof *pdb);
     int i0, i1;
-    thread_images(s->n, group, t, team, &i0, &i1);
+    conv_thread_images(s->n, group, t, team, &i0, &i1);
     for (int i = i0; i < i1; i += group) {
-      int g = imin(group, i1 - i), gp = g * p;
+      int g = conv_imin(group, i1 - i), gp = g * p;
       const float *dy_grp = dy + i * out_len; /* (oc, g*P) once gathered */
       if (g > 1) {
         for (int j = 0; j < g; j++)
@@ -277,7 +272,7 @@ void cpu_conv2d_bwd(const struct ops_ctx *ctx, const struct conv2d_shape *s, con
           if (r.pad) {
             memset(xp, 0, r.pad * sizeof *xp);
             col2im_add(s, cols + (size_t)j * p, (size_t)gp, xp);
-            unpad_add(s, xp, dxj);
+            conv_unpad_add(s->c, s->h, s->w, s->pad, s->h + 2 * s->pad, s->w + 2 * s->pad, xp, dxj);
           } else {
             col2im_add(s, cols + (size_t)j * p, (size_t)gp, dxj);
           }
