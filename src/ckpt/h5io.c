@@ -8,6 +8,35 @@
 
 void h5io_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
+void h5io_close(hid_t *id) {
+  if (*id >= 0) H5Idec_ref(*id);
+  *id = -1;
+}
+
+const char *h5io_dtype_name(hid_t t, char *buf, size_t len) {
+  size_t bits = H5Tget_size(t) * 8;
+  switch (H5Tget_class(t)) {
+  case H5T_INTEGER:
+    snprintf(buf, len, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits);
+    return buf;
+  case H5T_FLOAT:
+    snprintf(buf, len, "float%zu", bits);
+    return buf;
+  case H5T_STRING:
+    return "string";
+  default:
+    return "non-numeric";
+  }
+}
+
+void h5io_shape_name(int rank, const hsize_t *dims, char *buf, size_t len) {
+  size_t off = (size_t)snprintf(buf, len, "(");
+  for (int i = 0; i < rank && off < len; i++)
+    off +=
+        (size_t)snprintf(buf + off, len - off, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
+  if (off < len) snprintf(buf + off, len - off, ")");
+}
+
 /* zlib's crc32 takes at most UINT_MAX bytes a call. */
 static uint32_t checksum(const void *data, size_t bytes) {
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -171,23 +200,6 @@ int h5io_attr_read_str(hid_t loc, const char *name, char *buf, size_t len, const
   return CT_OK;
 }
 
-static void print_type(FILE *out, hid_t t) {
-  size_t bits = H5Tget_size(t) * 8;
-  switch (H5Tget_class(t)) {
-  case H5T_INTEGER:
-    fprintf(out, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits);
-    break;
-  case H5T_FLOAT:
-    fprintf(out, "float%zu", bits);
-    break;
-  case H5T_STRING:
-    fputs("string", out);
-    break;
-  default:
-    fputs("other", out);
-  }
-}
-
 /* A root attribute: numbers and strings in full, arrays up to 16 values. */
 static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
   (void)info;
@@ -271,12 +283,10 @@ static herr_t walk_object(hid_t f, const char *rel, const H5O_info_t *info, void
     if (rc && !w->bad++) *w->e = err;
   }
   if (w->out) {
-    fprintf(w->out, "  %-45s ", name);
-    if (t >= 0) print_type(w->out, t);
-    fputs(" (", w->out);
-    for (int i = 0; i < nd; i++)
-      fprintf(w->out, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
-    fprintf(w->out, ")  %s\n", state);
+    char tbuf[32], sbuf[192];
+    h5io_shape_name(nd, dims, sbuf, sizeof sbuf);
+    fprintf(w->out, "  %-45s %s %s  %s\n", name,
+            t >= 0 ? h5io_dtype_name(t, tbuf, sizeof tbuf) : "", sbuf, state);
   }
   if (t >= 0) H5Tclose(t);
   if (ds >= 0) H5Dclose(ds);

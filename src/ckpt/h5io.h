@@ -1,6 +1,6 @@
-/* h5io.h — small checked HDF5 helpers shared by checkpoints and datasets'
- * inspection: every call's failure becomes a ct_err naming the call, the
- * file and the object. */
+/* h5io.h — small checked HDF5 helpers shared by checkpoints, the dataset
+ * readers and importers, and `inspect`: every call's failure becomes a
+ * ct_err naming the call, the file and the object. */
 #ifndef CTRAIN_H5IO_H
 #define CTRAIN_H5IO_H
 
@@ -12,6 +12,12 @@
 
 /* Silences HDF5's own error printing once per process (we report instead). */
 void h5io_quiet(void);
+/* Releases *id when it is open and marks it closed (-1), whatever its kind. */
+void h5io_close(hid_t *id);
+/* For messages: a dtype as "uint8", "int32", "float32", "string" or
+ * "non-numeric" (buf holds the numeric names), and a shape as "(N,T)". */
+const char *h5io_dtype_name(hid_t t, char *buf, size_t len);
+void h5io_shape_name(int rank, const hsize_t *dims, char *buf, size_t len);
 
 /* Writes a dataset with a `crc32` attribute over its bytes (as stored in
  * memory), so that a reader can tell a damaged file from a good one. */

@@ -16,11 +16,6 @@
 
 const char *const coco_special_words[COCO_SPECIALS] = {"<NULL>", "<START>", "<END>", "<UNK>"};
 
-void coco_h5_close(hid_t *id) {
-  if (*id >= 0) H5Idec_ref(*id);
-  *id = -1;
-}
-
 hid_t coco_h5_open(const char *path, struct ct_err *e) {
   h5io_quiet();
   if (access(path, R_OK) != 0) {
@@ -30,30 +25,6 @@ hid_t coco_h5_open(const char *path, struct ct_err *e) {
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) err_set(e, CT_ERR_RUNTIME, "%s: H5Fopen failed (not an HDF5 file?)", path);
   return f;
-}
-
-static const char *dtype_name(hid_t t, char *buf, size_t len) {
-  size_t bits = H5Tget_size(t) * 8;
-  switch (H5Tget_class(t)) {
-  case H5T_INTEGER:
-    snprintf(buf, len, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits);
-    return buf;
-  case H5T_FLOAT:
-    snprintf(buf, len, "float%zu", bits);
-    return buf;
-  case H5T_STRING:
-    return "string";
-  default:
-    return "non-numeric";
-  }
-}
-
-static void shape_name(int rank, const hsize_t *dims, char *buf, size_t len) {
-  size_t off = (size_t)snprintf(buf, len, "(");
-  for (int i = 0; i < rank && off < len; i++)
-    off +=
-        (size_t)snprintf(buf + off, len - off, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
-  if (off < len) snprintf(buf + off, len - off, ")");
 }
 
 hid_t coco_h5_dataset(hid_t f, const char *path, const char *name, H5T_class_t cls, int rank,
@@ -82,7 +53,7 @@ hid_t coco_h5_dataset(hid_t f, const char *path, const char *name, H5T_class_t c
   }
   if (H5Tget_class(t) != cls) {
     err_set(e, CT_ERR_RUNTIME, "%s: %s has dtype %s, want %s", path, name,
-            dtype_name(t, buf, sizeof buf),
+            h5io_dtype_name(t, buf, sizeof buf),
             cls == H5T_INTEGER ? "int32"
             : cls == H5T_FLOAT ? "float32"
                                : "strings");
@@ -95,16 +66,16 @@ hid_t coco_h5_dataset(hid_t f, const char *path, const char *name, H5T_class_t c
     goto done;
   }
   if (have != rank || all[0] > INT32_MAX) {
-    shape_name(have, all, buf, sizeof buf);
+    h5io_shape_name(have, all, buf, sizeof buf);
     err_set(e, CT_ERR_RUNTIME, "%s: %s has shape %s, want %s", path, name, buf, shape);
     goto done;
   }
   memcpy(dims, all, (size_t)rank * sizeof *dims);
   ok = 1;
 done:
-  coco_h5_close(&t);
-  coco_h5_close(&s);
-  if (!ok) coco_h5_close(&d);
+  h5io_close(&t);
+  h5io_close(&s);
+  if (!ok) h5io_close(&d);
   return d;
 }
 
@@ -123,8 +94,8 @@ int coco_h5_read_rows(hid_t d, hid_t mtype, long start, long stride, long count,
         H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, step, cnt, blk) >= 0)
       st = H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf);
   }
-  coco_h5_close(&fs);
-  coco_h5_close(&ms);
+  h5io_close(&fs);
+  h5io_close(&ms);
   return st < 0 ? -1 : 0;
 }
 
@@ -194,9 +165,9 @@ struct split_sets {
 };
 
 static void split_close(struct split_sets *s) {
-  coco_h5_close(&s->captions);
-  coco_h5_close(&s->image_idxs);
-  coco_h5_close(&s->features);
+  h5io_close(&s->captions);
+  h5io_close(&s->image_idxs);
+  h5io_close(&s->features);
 }
 
 /* Opens /split/{captions,image_idxs,features} and checks that their shapes
@@ -239,7 +210,7 @@ static hid_t vocab_open(hid_t f, const char *path, const struct coco_info *info,
   if (d >= 0 && n != (hsize_t)info->vocab_size) {
     err_set(e, CT_ERR_RUNTIME, "%s: /idx_to_word has %llu words, but vocab_size is %d", path,
             (unsigned long long)n, info->vocab_size);
-    coco_h5_close(&d);
+    h5io_close(&d);
   }
   return d;
 }
@@ -252,7 +223,7 @@ int coco_read_info(const char *path, struct coco_info *info, struct ct_err *e) {
   int rc = read_attrs(f, path, info, e);
   hid_t v = rc ? -1 : vocab_open(f, path, info, e);
   if (v < 0) rc = CT_ERR_RUNTIME;
-  coco_h5_close(&v);
+  h5io_close(&v);
   if (!rc) rc = split_open(f, path, "train", info, &tr, e);
   if (!rc) {
     info->n_train = tr.n;
@@ -326,8 +297,8 @@ done:
     H5free_memory(vlen[i]);
   free(vlen);
   free(fixed);
-  coco_h5_close(&m);
-  coco_h5_close(&t);
+  h5io_close(&m);
+  h5io_close(&t);
   return rc;
 }
 
@@ -350,7 +321,7 @@ int coco_read_vocab(const char *path, struct coco_vocab *v, struct ct_err *e) {
       rc = err_set(e, CT_ERR_RUNTIME, "%s: /idx_to_word[%d] is '%s', want '%s'", path, i,
                    v->words[i], coco_special_words[i]);
   if (rc) coco_vocab_free(v);
-  coco_h5_close(&d);
+  h5io_close(&d);
   H5Fclose(f);
   return rc;
 }

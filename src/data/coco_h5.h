@@ -13,8 +13,6 @@
 /* Generous bounds that keep every size product in size_t and every index in int32. */
 enum { COCO_MAX_LENGTH = 1024, COCO_MAX_FEATURE_DIM = 1 << 20 };
 
-void coco_h5_close(hid_t *id);
-
 /* Opens an existing file read-only; a missing file is reported with errno's text. */
 hid_t coco_h5_open(const char *path, struct ct_err *e);
 

@@ -9,47 +9,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ckpt/h5io.h"
 #include "kernels/ops_shared.h"
 
 /* Images per chunk: 64 images (192 KiB) fit HDF5's default 1 MiB chunk cache,
  * so a strided shard read touches each chunk once. */
 enum { CHUNK_IMAGES = 64 };
 
-/* Our errors are values: HDF5 must not print its own error stack. */
-static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
-static void h5_close(hid_t *id) {
-  if (*id >= 0) H5Idec_ref(*id);
-  *id = -1;
-}
-
 static int split_known(const char *split) {
   return !strcmp(split, "train") || !strcmp(split, "val") || !strcmp(split, "test");
-}
-
-/* A short dtype description for messages, e.g. "uint8" or "float32". */
-static const char *dtype_name(hid_t t, char *buf, size_t len) {
-  size_t bits = H5Tget_size(t) * 8;
-  switch (H5Tget_class(t)) {
-  case H5T_INTEGER:
-    snprintf(buf, len, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits);
-    return buf;
-  case H5T_FLOAT:
-    snprintf(buf, len, "float%zu", bits);
-    return buf;
-  case H5T_STRING:
-    return "string";
-  default:
-    return "non-numeric";
-  }
-}
-
-static void shape_name(int rank, const hsize_t *dims, char *buf, size_t len) {
-  size_t off = (size_t)snprintf(buf, len, "(");
-  for (int i = 0; i < rank && off < len; i++)
-    off +=
-        (size_t)snprintf(buf + off, len - off, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
-  if (off < len) snprintf(buf + off, len - off, ")");
 }
 
 /* Checks that the dataset at `name` exists and has the wanted dtype class
@@ -78,7 +46,7 @@ static hid_t dset_open_checked(hid_t f, const char *path, const char *name, int 
                   (!images || (H5Tget_size(t) == 1 && H5Tget_sign(t) == H5T_SGN_NONE));
   if (!good_type) {
     err_set(e, CT_ERR_RUNTIME, "%s: %s has dtype %s, want %s", path, name,
-            dtype_name(t, buf, sizeof buf), images ? "uint8" : "int32");
+            h5io_dtype_name(t, buf, sizeof buf), images ? "uint8" : "int32");
     goto done;
   }
   hsize_t dims[H5S_MAX_RANK];
@@ -91,7 +59,7 @@ static hid_t dset_open_checked(hid_t f, const char *path, const char *name, int 
       images ? rank == 4 && dims[1] == 3 && dims[2] == DATASET_SIDE && dims[3] == DATASET_SIDE
              : rank == 1;
   if (!good_shape || dims[0] > INT32_MAX) {
-    shape_name(rank, dims, buf, sizeof buf);
+    h5io_shape_name(rank, dims, buf, sizeof buf);
     err_set(e, CT_ERR_RUNTIME, "%s: %s has shape %s, want %s", path, name, buf,
             images ? "(N,3,32,32)" : "(N)");
     goto done;
@@ -99,9 +67,9 @@ static hid_t dset_open_checked(hid_t f, const char *path, const char *name, int 
   *n = (long)dims[0];
   ok = 1;
 done:
-  h5_close(&t);
-  h5_close(&s);
-  if (!ok) h5_close(&d);
+  h5io_close(&t);
+  h5io_close(&s);
+  if (!ok) h5io_close(&d);
   return d;
 }
 
@@ -116,12 +84,12 @@ static int split_open(hid_t f, const char *path, const char *split, hid_t *img, 
   snprintf(name, sizeof name, "/%s/labels", split);
   *lab = dset_open_checked(f, path, name, 0, &nl, e);
   if (*lab < 0) {
-    h5_close(img);
+    h5io_close(img);
     return CT_ERR_RUNTIME;
   }
   if (nl != *n) {
-    h5_close(img);
-    h5_close(lab);
+    h5io_close(img);
+    h5io_close(lab);
     return err_set(e, CT_ERR_RUNTIME, "%s: /%s/labels has %ld rows but /%s/images has %ld", path,
                    split, nl, split, *n);
   }
@@ -182,10 +150,10 @@ done:
   for (int i = 0; i < DATASET_MAX_CLASSES; i++)
     H5free_memory(vlen[i]);
   free(fixed);
-  h5_close(&m);
-  h5_close(&s);
-  h5_close(&t);
-  h5_close(&a);
+  h5io_close(&m);
+  h5io_close(&s);
+  h5io_close(&t);
+  h5io_close(&a);
   return rc;
 }
 
@@ -208,14 +176,14 @@ static int read_vec3(hid_t f, const char *path, const char *name, double *v, str
   }
   rc = CT_OK;
 done:
-  h5_close(&s);
-  h5_close(&t);
-  h5_close(&a);
+  h5io_close(&s);
+  h5io_close(&t);
+  h5io_close(&a);
   return rc;
 }
 
 static hid_t file_open(const char *path, struct ct_err *e) {
-  h5_quiet();
+  h5io_quiet();
   if (access(path, R_OK) != 0) {
     err_set(e, CT_ERR_RUNTIME, "%s: %s", path, strerror(errno));
     return -1;
@@ -249,8 +217,8 @@ int dataset_read_info(const char *path, struct dataset_info *info, struct ct_err
     rc = split_open(f, path, splits[i], &img, &lab, &n, e);
     if (rc) break;
     *counts[i] = (int)n;
-    h5_close(&img);
-    h5_close(&lab);
+    h5io_close(&img);
+    h5io_close(&lab);
   }
   H5Fclose(f);
   return rc;
@@ -286,8 +254,8 @@ static int read_rows(hid_t d, hid_t mtype, int rank, long start, long stride, lo
   herr_t st = -1;
   if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, step, cnt, blk) >= 0)
     st = H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf);
-  h5_close(&fs);
-  h5_close(&ms);
+  h5io_close(&fs);
+  h5io_close(&ms);
   return st < 0 ? -1 : 0;
 }
 
@@ -332,8 +300,8 @@ int dataset_read_split(const char *path, const char *split, long start, long str
     }
 done:
   if (rc) image_split_free(out);
-  h5_close(&img);
-  h5_close(&lab);
+  h5io_close(&img);
+  h5io_close(&lab);
   H5Fclose(f);
   return rc;
 }
@@ -358,10 +326,10 @@ static int read_run(hid_t img, hid_t lab, long first, long len, uint8_t *simg, i
       H5Sselect_hyperslab(lfs, H5S_SELECT_SET, off, NULL, cnt, NULL) >= 0 &&
       H5Dread(img, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, simg) >= 0)
     st = H5Dread(lab, H5T_NATIVE_INT32, lms, lfs, H5P_DEFAULT, slab);
-  h5_close(&fs);
-  h5_close(&ms);
-  h5_close(&lfs);
-  h5_close(&lms);
+  h5io_close(&fs);
+  h5io_close(&ms);
+  h5io_close(&lfs);
+  h5io_close(&lms);
   return st < 0 ? -1 : 0;
 }
 
@@ -388,7 +356,7 @@ int dataset_read_rows(const char *path, const char *split, const long *rows, lon
     rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Pset_chunk_cache(/%s/images) failed", path, split);
     goto done;
   }
-  h5_close(&img);
+  h5io_close(&img);
   char name[32];
   snprintf(name, sizeof name, "/%s/images", split);
   img = H5Dopen2(f, name, dapl);
@@ -439,8 +407,8 @@ done:
   free(order);
   free(simg);
   free(slab);
-  h5_close(&img);
-  h5_close(&lab);
+  h5io_close(&img);
+  h5io_close(&lab);
   H5Fclose(f);
   return rc;
 }
@@ -466,8 +434,8 @@ int dataset_check_labels(const char *path, const char *split, struct ct_err *e) 
       rc = err_set(e, CT_ERR_RUNTIME, "%s: /%s/labels row %ld is %d, outside [0, %d)", path, split,
                    i, y[i], info.num_classes);
   free(y);
-  h5_close(&img);
-  h5_close(&lab);
+  h5io_close(&img);
+  h5io_close(&lab);
   H5Fclose(f);
   return rc;
 }
@@ -575,12 +543,12 @@ static int write_split(hid_t f, const char *name, const struct image_split *s, c
   }
   rc = 0;
 done:
-  h5_close(&ld);
-  h5_close(&d);
-  h5_close(&dcpl);
-  h5_close(&lsp);
-  h5_close(&sp);
-  h5_close(&g);
+  h5io_close(&ld);
+  h5io_close(&d);
+  h5io_close(&dcpl);
+  h5io_close(&lsp);
+  h5io_close(&sp);
+  h5io_close(&g);
   return rc;
 }
 
@@ -597,7 +565,7 @@ static int write_attrs(hid_t f, int num_classes, const char *const *classes, con
     goto done;
   *what = "H5Awrite(classes)";
   if (H5Awrite(a, st, classes) < 0) goto done;
-  h5_close(&a);
+  h5io_close(&a);
   const double *vals[2] = {mean, std};
   const char *names[2] = {"mean", "std"};
   if ((vsp = H5Screate_simple(1, &three, NULL)) < 0) goto done;
@@ -606,14 +574,14 @@ static int write_attrs(hid_t f, int num_classes, const char *const *classes, con
     if ((a = H5Acreate2(f, names[i], H5T_IEEE_F64LE, vsp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
         H5Awrite(a, H5T_NATIVE_DOUBLE, vals[i]) < 0)
       goto done;
-    h5_close(&a);
+    h5io_close(&a);
   }
   rc = 0;
 done:
-  h5_close(&a);
-  h5_close(&vsp);
-  h5_close(&sp);
-  h5_close(&st);
+  h5io_close(&a);
+  h5io_close(&vsp);
+  h5io_close(&sp);
+  h5io_close(&st);
   return rc;
 }
 
@@ -640,7 +608,7 @@ static void channel_stats(const struct image_split *s, double *mean, double *std
 int dataset_write(const char *path, int num_classes, const char *const *classes,
                   const struct image_split *train, const struct image_split *val,
                   const struct image_split *test, struct ct_err *e) {
-  h5_quiet();
+  h5io_quiet();
   if (num_classes < 1 || num_classes > DATASET_MAX_CLASSES)
     return err_set(e, CT_ERR_USAGE, "%s: %d classes, want 1..%d", path, num_classes,
                    DATASET_MAX_CLASSES);

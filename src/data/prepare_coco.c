@@ -87,8 +87,8 @@ static hid_t create_ds(hid_t loc, const char *name, hid_t ftype, int rank, const
   hid_t sp = H5Screate_simple(rank, dims, NULL), lcpl = H5Pcreate(H5P_LINK_CREATE), d = -1;
   if (sp >= 0 && lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0)
     d = H5Dcreate2(loc, name, ftype, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  coco_h5_close(&sp);
-  coco_h5_close(&lcpl);
+  h5io_close(&sp);
+  h5io_close(&lcpl);
   if (d < 0) err_set(e, CT_ERR_RUNTIME, "%s: H5Dcreate2(%s) failed", path, name);
   return d;
 }
@@ -107,8 +107,8 @@ static int write_rows(hid_t d, hid_t mtype, long start, long count, const void *
         H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) >= 0)
       st = H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf);
   }
-  coco_h5_close(&fs);
-  coco_h5_close(&ms);
+  h5io_close(&fs);
+  h5io_close(&ms);
   return st < 0 ? -1 : 0;
 }
 
@@ -117,7 +117,7 @@ static int write_ds(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int r
   hid_t d = create_ds(loc, name, ftype, rank, dims, path, e);
   if (d < 0) return CT_ERR_RUNTIME;
   int rc = write_rows(d, mtype, 0, (long)dims[0], data);
-  coco_h5_close(&d);
+  h5io_close(&d);
   return rc ? err_set(e, CT_ERR_RUNTIME, "%s: H5Dwrite(%s) failed", path, name) : CT_OK;
 }
 
@@ -210,8 +210,8 @@ struct src_split {
 static void src_free(struct src_split *s) {
   free(s->captions);
   free(s->image_idxs);
-  coco_h5_close(&s->features);
-  coco_h5_close(&s->file);
+  h5io_close(&s->features);
+  h5io_close(&s->file);
 }
 
 /* Opens the split's feature file and reads its captions and image indices
@@ -255,8 +255,8 @@ static int src_read(hid_t cf, const char *cpath, const char *src_dir, int split,
   if (!rc && (coco_h5_read_rows(c, H5T_NATIVE_INT32, 0, 1, s->n, s->captions) ||
               coco_h5_read_rows(x, H5T_NATIVE_INT32, 0, 1, s->n, s->image_idxs)))
     rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(%s or %s) failed", cpath, cn, in);
-  coco_h5_close(&c);
-  coco_h5_close(&x);
+  h5io_close(&c);
+  h5io_close(&x);
   return rc;
 }
 
@@ -286,7 +286,7 @@ static int copy_features(hid_t g, const char *out, const struct src_split *s, in
       rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dwrite(features) failed", out);
   }
   free(buf);
-  coco_h5_close(&dst);
+  h5io_close(&dst);
   return rc;
 }
 
@@ -308,7 +308,7 @@ static int write_header(hid_t f, const char *out, const struct coco_vocab *v, in
   if (st < 0 || H5Tset_size(st, H5T_VARIABLE) < 0 || H5Tset_cset(st, H5T_CSET_UTF8) < 0)
     rc = err_set(e, CT_ERR_RUNTIME, "%s: cannot make a string type for /idx_to_word", out);
   if (!rc) rc = write_ds(f, "/idx_to_word", st, st, 1, &n, v->words, out, e);
-  coco_h5_close(&st);
+  h5io_close(&st);
   return rc;
 }
 
@@ -329,7 +329,7 @@ static int write_layout(const char *out, const struct coco_vocab *v, struct src_
     hid_t g = rc ? -1 : H5Gopen2(f, SPLITS[s], H5P_DEFAULT);
     if (!rc && g < 0) rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Gopen2(/%s) failed", out, SPLITS[s]);
     if (!rc) rc = copy_features(g, out, &sp[s], d, e);
-    coco_h5_close(&g);
+    h5io_close(&g);
   }
   return h5_end(&o, f, rc, e);
 }
