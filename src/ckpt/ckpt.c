@@ -152,6 +152,10 @@ static hid_t open_ckpt(const char *path, struct ct_err *e) {
 static int read_meta(hid_t f, const char *path, struct ckpt_meta *m, struct ct_err *e) {
   long version;
   memset(m, 0, sizeof *m);
+  if (H5Aexists(f, "format_version") <= 0)
+    return err_set(e, CT_ERR_RUNTIME,
+                   "%s: not a ctrain checkpoint (no format_version attribute; a dataset file?)",
+                   path);
   if (h5io_attr_read_long(f, "format_version", &version, path, e)) return e->code;
   if (version != CKPT_FORMAT_VERSION)
     return err_set(e, CT_ERR_RUNTIME, "%s: checkpoint format %ld, this ctrain reads %d", path,

@@ -81,6 +81,7 @@ expect 1 "/test" -- train --set data.path="$tmp/no_test.h5"
 expect 1 "/train/images" -- train --set data.path="$tmp/bad_shape.h5"
 expect 1 "/proc/ctrain-run" -- "$ctrain" train "$cfg" --set data.path="$tmp/good.h5" --set run.dir=/proc/ctrain-run
 expect 1 "$tmp/nockpt.h5" -- "$ctrain" eval "$tmp/nockpt.h5" --data "$tmp/good.h5"
+expect 1 "$tmp/good.h5: not a ctrain checkpoint" -- "$ctrain" eval "$tmp/good.h5" --data "$tmp/good.h5"
 
 # importers
 mkdir -p "$tmp/imgs/train/cat" "$tmp/imgs/test/cat"
