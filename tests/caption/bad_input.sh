@@ -15,21 +15,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 
-# expect CODE NEEDLE -- command...: exit code CODE, exactly one stderr line containing NEEDLE
-expect() {
-  code=$1 needle=$2
-  shift 3
-  "$@" >"$tmp/stdout" 2>"$tmp/stderr"
-  got=$?
-  lines=$(wc -l <"$tmp/stderr")
-  if [ "$got" -ne "$code" ] || [ "$lines" -ne 1 ] || ! grep -qF -- "$needle" "$tmp/stderr"; then
-    echo "FAIL: $* -> exit $got (want $code), $lines stderr line(s), want '$needle':"
-    cat "$tmp/stderr"
-    fail=1
-  else
-    echo "ok: $(cat "$tmp/stderr")"
-  fi
-}
+. "$src/tests/integration/expect.sh"
 
 "$ctrain" prepare synthetic "$tmp/images.h5" --train 60 --test 20 --seed 1 >/dev/null || exit 1
 "$ctrain" prepare synthetic-coco "$tmp/src" --train 40 --val 10 --seed 1 >/dev/null || exit 1

@@ -9,21 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 fail=0
 cfg="$src/configs/attn_cnn.ini"
 
-# expect CODE NEEDLE -- command...: exit code CODE, exactly one stderr line containing NEEDLE
-expect() {
-  code=$1 needle=$2
-  shift 3
-  "$@" >"$tmp/stdout" 2>"$tmp/stderr"
-  got=$?
-  lines=$(wc -l <"$tmp/stderr")
-  if [ "$got" -ne "$code" ] || [ "$lines" -ne 1 ] || ! grep -qF -- "$needle" "$tmp/stderr"; then
-    echo "FAIL: $* -> exit $got (want $code), $lines stderr line(s), want '$needle':"
-    cat "$tmp/stderr"
-    fail=1
-  else
-    echo "ok: $(cat "$tmp/stderr")"
-  fi
-}
+. "$src/tests/integration/expect.sh"
 
 "$ctrain" prepare synthetic "$tmp/good.h5" --train 200 --test 50 --seed 1 >/dev/null || exit 1
 train() { "$ctrain" train "$cfg" --set run.dir="$tmp/run" --set data.val_size=0 "$@"; }
