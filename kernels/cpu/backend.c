@@ -1,5 +1,8 @@
 /* backend.c — the CPU backend's op table. */
 #include <cblas.h>
+#if defined(__SSE2__)
+#include <pmmintrin.h>
+#endif
 
 #include "kernels/cpu/cpu_ops.h"
 
@@ -59,9 +62,29 @@ static const struct ops_backend cpu_backend = {
     .grad_clip = cpu_grad_clip,
 };
 
+/* Subnormal floats flush to zero, as inputs (DAZ) and as results (FTZ).
+ * The Adam moments of weights whose gradients are tiny or zero decay into
+ * the subnormal range, which x86 handles in microcode: on resnet10's 4.9 M
+ * parameters one Adam update took 14.6 ms with normal values and 204-318 ms
+ * with subnormal ones, 40 % of a real training step at step 1600. Results
+ * change only where a value is below FLT_MIN (1.2e-38); TensorFlow flushes
+ * the same way by default, PyTorch after torch.set_flush_denormal(True).
+ * The mode is per thread: set here for the caller, whose threads (the
+ * OpenMP team, the loader) inherit it when created, and in every thread of
+ * an OpenMP team that may already exist. (x86 only: other CPUs keep
+ * subnormals.) */
+static void flush_subnormals(void) {
+#if defined(__SSE2__)
+  _mm_setcsr(_mm_getcsr() | _MM_FLUSH_ZERO_ON | _MM_DENORMALS_ZERO_ON);
+#endif
+}
+
 /* The kernels split work across OpenMP threads themselves and call BLAS from
  * inside them, so OpenBLAS must not start threads of its own. */
 const struct ops_backend *ops_cpu(void) {
   openblas_set_num_threads(1);
+  flush_subnormals();
+#pragma omp parallel
+  flush_subnormals();
   return &cpu_backend;
 }
