@@ -19,14 +19,20 @@ trained for S steps with the torch optimizer of the same hyper-parameters
 (for sgd, beta1 is the momentum). Prints one row per compared tensor and exits
 1 on any failure.
 
-Tolerances. Both sides are float32 with different reduction orders; the bounds
-were calibrated against a float64 run of the same model (make_fake_dump.py;
-attn_cnn, B 32 and 128, S 3..10, 12+ seeds):
-  * loss: |a-b| <= 1e-5 |b|.  Measured <= 2e-6 up to S = 5. Two float32 runs on
-    one batch drift apart with more steps (3.6e-5 after 10 steps for one seed,
-    3e-5 after 20 for another), so keep the dump's S at 5 or less.
-  * step-0 gradients: ||a-b|| <= 1e-4 ||b||  and  max|a-b| <= 1e-4 max|b|.
-    Measured <= 1.6e-5 norm-wise once max-pool ties are resolved (below).
+Tolerances. ctrain runs in float32; the reference runs in float64 (the truth every
+comparison is made against) and NOISE_RUNS times in float32, once as dumped and with the
+batch's rows permuted (same maths, other reduction orders). Each quantity's noise N is
+PyTorch float32's largest distance from float64 over those runs, and ctrain must lie
+within K_NOISE N plus a small floor of float64. A fixed relative bound held on one CPU and
+failed on another (cnn_double's step-2 loss: 1.15e-5 against 1e-5 on an AVX-512 Xeon):
+float32's error depends on the BLAS's kernels and grows with the steps, so the bound has to
+be measured where the test runs. K_NOISE = 4: ctrain's own float32 error is one more draw
+from the same kind of distribution; measured worst ratio to the tolerance 0.60 over every
+model under both OpenBLAS kernel sets (Haswell, SkylakeX).
+  * loss at step s: |a-b| <= 4 N_s + 2e-6 |b|, N_s the envelope of the noise up to step
+    s. The floor is ~16 float32 ulps (step 0's noise can be near zero by chance). Keep
+    the dump's S at 5 or less: float32 runs drift apart with more steps.
+  * step-0 gradients: ||a-b|| <= 4 N + 1e-5 ||b||  and  max|a-b| <= 4 N_max + 1e-5 max|b|.
   * Max-pool ties: a window whose two largest inputs are equal to rounding (even
     exactly equal in float32) may be resolved either way; the other choice
     reroutes one gradient path and moved ||grad cnn.0.weight|| by up to 6e-3 at
@@ -34,7 +40,7 @@ attn_cnn, B 32 and 128, S 3..10, 12+ seeds):
     fit better with some of the 8 closest ties (gap < 1e-5 of max|input|) resolved
     the other way, step 0 of the reference takes that, equally valid, choice
     (printed as a note) and the tight tolerances apply unchanged.
-  * final parameters and buffers, norm-wise: ||a-b|| <= 1e-5 ||b|| + 3e-2 ||b-init||,
+  * final parameters and buffers, norm-wise: ||a-b|| <= 4 N + 1e-5 ||b|| + 3e-2 ||b-init||,
     and element-wise max|a-b| <= 2 S lr. Element-wise 1e-5 relative is NOT
     attainable after a few steps: (1) Adam divides by sqrt(v), so an element
     whose gradient is at rounding level moves by about +-lr in an
@@ -81,8 +87,10 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from models import build  # noqa: E402
 
-LOSS_RTOL = 1e-5
-GRAD_RTOL = 1e-4
+K_NOISE, NOISE_RUNS = 4, 4
+LOSS_FLOOR = 2e-6
+GRAD_RTOL = 1e-4   # only for choosing max-pool ties (resolve_ties)
+GRAD_FLOOR = 1e-5
 FINAL_RTOL, FINAL_MOVED = 1e-5, 3e-2
 ZERO_DETECT = 1e-4
 TIE_CANDIDATES, TIE_GAP = 8, 1e-5
@@ -122,6 +130,17 @@ class Batch:
             self.x = torch.from_numpy(b["x"][()]).float()
             self.y = torch.from_numpy(b["y"][()]).long()
         self.size = self.x.shape[0]
+
+    def to(self, dtype, perm=None):
+        """The same batch with its real-valued input in dtype, its rows in the order perm
+        (the loss is a mean over rows, so only the reduction order changes)."""
+        b = copy.copy(self)
+        rows = torch.arange(self.size) if perm is None else perm
+        b.x = self.x[rows].to(dtype)
+        for k in ("y", "cin", "cout"):
+            if hasattr(self, k):
+                setattr(b, k, getattr(self, k)[rows])
+        return b
 
     def loss(self, model):
         if not self.captions:
@@ -204,7 +223,7 @@ def gradients(model, batch, pre_hooks=()):
 def pool_ties(model, batch):
     """Max-pool near-ties: windows whose two largest inputs (max > 0) differ by less
     than TIE_GAP x max|input|. Returns, for the TIE_CANDIDATES closest ones, the
-    (label, (module name, pre-hook that resolves the tie the other way), change of every
+    (label, (module name, input element, lift) that resolves the tie the other way, change of every
     gradient when it does)."""
     pools = [m for m in model.modules() if isinstance(m, nn.MaxPool2d)]
     inputs = {}
@@ -228,13 +247,23 @@ def pool_ties(model, batch):
     names = {m: n for n, m in model.named_modules()}
     out = []
     for g, m, idx, d in ties:
-        def lift(mod, inp, idx=idx, d=d):   # the runner-up overtakes by 1e-6 of max|input|
-            delta = torch.zeros_like(inp[0])
-            delta[idx] = d
-            return (inp[0] + delta,)
-        alt = gradients(model, batch, [(m, lift)])
-        out.append((f"{names[m]} at {idx}, gap {g:.1e}", (names[m], lift), {k: alt[k] - base[k] for k in base}))
+        alt = gradients(model, batch, [(m, tie_hook(idx, d))])
+        out.append((f"{names[m]} at {idx}, gap {g:.1e}", (names[m], idx, d), {k: alt[k] - base[k] for k in base}))
     return base, out
+
+
+def tie_hook(idx, d, position=None):
+    """Forward pre-hook: input element idx (image, channel, y, x) grows by d, so the
+    runner-up of its window overtakes by 1e-6 of max|input|. position[n] is where image n
+    sits in a permuted batch."""
+    if position is not None:
+        idx = (position[idx[0]],) + tuple(idx[1:])
+
+    def lift(mod, inp):
+        delta = torch.zeros_like(inp[0])
+        delta[idx] = d
+        return (inp[0] + delta,)
+    return lift
 
 
 def grad_error(a, b):
@@ -269,6 +298,55 @@ def resolve_ties(probe, batch, dump_grads, skip):
     return chosen
 
 
+def reference_run(model, batch, ties, steps, dtype, opt_args, perm=None):
+    """S optimizer steps of a copy of model in dtype on the batch (its images in the order
+    perm): (losses, step-0 gradients, final state_dict), all as float64. Step 0 takes the
+    dump's tie choices."""
+    m = copy.deepcopy(model).to(dtype)
+    b = batch.to(dtype, perm)
+    position = None if perm is None else {int(n): j for j, n in enumerate(perm)}
+    tie_hooks = [(name, tie_hook(idx, d, position)) for name, idx, d in ties]
+    opt = make_optimizer(opt_args[0], m.parameters(), *opt_args[1:])
+    params, modules = dict(m.named_parameters()), dict(m.named_modules())
+    losses = []
+    for s in range(steps):
+        opt.zero_grad()
+        handles = [modules[n].register_forward_pre_hook(h) for n, h in (tie_hooks if s == 0 else ())]
+        loss = b.loss(m)
+        for h in handles:
+            h.remove()
+        loss.backward()
+        losses.append(loss.item())
+        if s == 0:
+            grads = {k: p.grad.detach().double().clone() for k, p in params.items()}
+        opt.step()
+    final = {k: v.detach().clone() if k.endswith("num_batches_tracked") else v.detach().double().clone()
+             for k, v in m.state_dict().items()}
+    return losses, grads, final
+
+
+class Noise:
+    """PyTorch float32's largest distance from float64 over NOISE_RUNS float32 runs that
+    differ only in reduction order (the batch's rows permuted), per compared quantity.
+    One float32 run is one draw: near-zero gradient components that round to the other
+    sign move an Adam weight by ~lr, discrete events that one run meets and another does
+    not (conv_vit's step-2 loss: 1e-5 relative in one run, 8e-7 in another). The loss's
+    is also an envelope over the steps (the drift grows with them)."""
+
+    def __init__(self, ref64, ref32s):
+        l64, g64, f64 = ref64
+        self.loss = np.zeros(len(l64))
+        self.grad = {k: (0.0, 0.0) for k in g64}
+        self.final = {k: 0.0 for k in f64}
+        for l32, g32, f32 in ref32s:
+            self.loss = np.maximum(self.loss, np.maximum.accumulate([abs(a - b) for a, b in zip(l32, l64)]))
+            for k in g64:
+                d = g32[k] - g64[k]
+                self.grad[k] = tuple(max(a, b) for a, b in zip(self.grad[k], (d.norm().item(), d.abs().max().item())))
+            for k in f64:
+                self.final[k] = max(self.final[k], (f32[k] - f64[k]).double().norm().item())
+
+
 def main(path):
     with h5py.File(path, "r") as f:
         name, steps, opt_kind = attr(f, "model"), int(attr(f, "steps")), attr(f, "optimizer")
@@ -296,8 +374,7 @@ def main(path):
     except RuntimeError as e:
         sys.exit(f"FAIL: /init does not match the {name} state_dict:\n{e}")
     init = {k: v.clone() for k, v in model.state_dict().items()}
-    params = dict(model.named_parameters())
-    opt = make_optimizer(opt_kind, model.parameters(), lr, b1, b2, eps, wd)
+    opt_args = (opt_kind, lr, b1, b2, eps, wd)
 
     # Zero-gradient parameters: the explicit list, cross-checked by detection.
     probe_grads = gradients(copy.deepcopy(model), batch)
@@ -306,24 +383,21 @@ def main(path):
     zero = zero_grad_listed(name, spec, detected)
     tie_hooks = resolve_ties(copy.deepcopy(model), batch, grads, zero)
 
-    ref_losses, modules = [], dict(model.named_modules())
-    for s in range(steps):
-        opt.zero_grad()
-        handles = [modules[m].register_forward_pre_hook(h) for m, h in (tie_hooks if s == 0 else ())]
-        loss = batch.loss(model)
-        for h in handles:
-            h.remove()
-        loss.backward()
-        ref_losses.append(loss.item())
-        if s == 0:
-            ref_grads = {k: p.grad.detach().clone() for k, p in params.items()}
-        opt.step()
-    ref_final = model.state_dict()
+    # The reference runs twice from the same state and tie choices: in float64 (the
+    # truth the comparisons are made against) and in float32 (PyTorch's own float32
+    # distance from that truth, the noise floor that scales every tolerance).
+    ref64 = reference_run(model, batch, tie_hooks, steps, torch.float64, opt_args)
+    gen = torch.Generator().manual_seed(0)
+    ref32 = [reference_run(model, batch, tie_hooks, steps, torch.float32, opt_args,
+                           None if r == 0 else torch.randperm(batch.size, generator=gen))
+             for r in range(NOISE_RUNS)]
+    noise = Noise(ref64, ref32)
+    ref_losses, ref_grads, ref_final = ref64
 
     rep = Report()
     for s, (a, b) in enumerate(zip(losses, ref_losses)):
-        d = abs(a - b)
-        rep.row("loss", f"step {s}", (), d, d / abs(b), LOSS_RTOL, d <= LOSS_RTOL * abs(b))
+        d, tol = abs(a - b), K_NOISE * noise.loss[s] + LOSS_FLOOR * abs(b)
+        rep.row("loss", f"step {s}", (), d, d / abs(b), tol / abs(b), d <= tol)
 
     if detected != zero:
         rep.row("zero", "detected vs listed", (), 0, 0, 0, False,
@@ -351,9 +425,13 @@ def main(path):
             tol = ZERO_DETECT * grad_scale
             rep.row("grad", k, b.shape, d.max().item(), m / grad_scale, ZERO_DETECT, m <= tol, "exact grad 0")
         else:
+            n_norm, n_max = noise.grad[k]
+            tol = K_NOISE * n_norm + GRAD_FLOOR * b.norm().item()
+            tol_max = K_NOISE * n_max + GRAD_FLOOR * b.abs().max().item()
             rel = (d.norm() / b.norm()).item()
-            ok = rel <= GRAD_RTOL and d.max().item() <= GRAD_RTOL * b.abs().max().item()
-            rep.row("grad", k, b.shape, d.max().item(), rel, GRAD_RTOL, ok)
+            ok = d.norm().item() <= tol and d.max().item() <= tol_max
+            rep.row("grad", k, b.shape, d.max().item(), rel, tol / b.norm().item(), ok,
+                    "" if d.max().item() <= tol_max else f"element beyond {tol_max:.2e}")
 
     for k, b in ref_final.items():
         if k not in final:
@@ -376,7 +454,8 @@ def main(path):
             rep.row("final", k, b.shape, d.max().item(), rel, 1.0, rel <= 1, f"bias drift D = {drift_rm[k]:.2e}")
         else:
             moved = max((b - i).norm().item(), 1e-30)
-            rel, tol = d.norm().item() / moved, FINAL_MOVED + FINAL_RTOL * b.norm().item() / moved
+            rel = d.norm().item() / moved
+            tol = (K_NOISE * noise.final[k] + FINAL_RTOL * b.norm().item()) / moved + FINAL_MOVED
             cap = 2 * steps * lr
             rep.row("final", k, b.shape, d.max().item(), rel, tol, rel <= tol and d.max().item() <= cap,
                     "" if d.max().item() <= cap else f"element beyond 2 S lr = {cap:.2e}")

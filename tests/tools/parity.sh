@@ -7,6 +7,7 @@
 set -eu
 ctrain=$1 dump=$2 config=$3 check=$4 batch=$5 steps=$6
 shift 6
+. "$(dirname "$0")/blas_core.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$ctrain" prepare synthetic "$tmp/data.h5" --train 256 --test 64 --seed 7

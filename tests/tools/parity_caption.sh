@@ -8,6 +8,7 @@
 set -eu
 ctrain=$1 dump=$2 config=$3 check=$4 batch=$5 steps=$6
 shift 6
+. "$(dirname "$0")/blas_core.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$ctrain" prepare synthetic-coco "$tmp/src" --train 40 --val 10 --seed 7
