@@ -198,8 +198,13 @@ static int read_attrs(hid_t f, const char *path, struct dataset_info *info, stru
   if (!rc) rc = read_vec3(f, path, "mean", info->mean, e);
   if (!rc) rc = read_vec3(f, path, "std", info->std, e);
   for (int c = 0; !rc && c < 3; c++)
-    if (!(info->std[c] > 0) || !isfinite(info->std[c]) || !isfinite(info->mean[c]))
-      rc = err_set(e, CT_ERR_RUNTIME, "%s: attribute 'std' must be positive and finite", path);
+    if (!isfinite(info->mean[c]))
+      rc = err_set(e, CT_ERR_RUNTIME, "%s: attribute 'mean' channel %d is %g, not a finite number",
+                   path, c, info->mean[c]);
+    else if (!(info->std[c] > 0) || !isfinite(info->std[c]))
+      rc = err_set(e, CT_ERR_RUNTIME,
+                   "%s: attribute 'std' channel %d is %g, must be positive and finite", path, c,
+                   info->std[c]);
   return rc;
 }
 
