@@ -769,66 +769,19 @@ void config_print_keys(FILE *f) {
     if (!(cond)) return err_set(e, CT_ERR_USAGE, "invalid config: " __VA_ARGS__);                  \
   } while (0)
 
+/* Single keys' ranges are checked as they are parsed; these are the rules between keys. */
 int config_validate(const struct config *c, struct ct_err *e) {
   const struct cfg_model *m = &c->model;
   REQUIRE(*m->name, "model.name is not set (e.g. attn_cnn)");
-  REQUIRE(m->num_classes >= 1, "model.num_classes = %d, must be >= 1", m->num_classes);
-  REQUIRE(m->patch >= 1, "model.patch = %d, must be >= 1", m->patch);
-  REQUIRE(m->dim >= 1, "model.dim = %d, must be >= 1", m->dim);
-  REQUIRE(m->depth >= 1, "model.depth = %d, must be >= 1", m->depth);
-  REQUIRE(m->heads >= 1, "model.heads = %d, must be >= 1", m->heads);
   REQUIRE(m->dim % m->heads == 0, "model.dim = %d is not divisible by model.heads = %d", m->dim,
           m->heads);
-  REQUIRE(m->ffn_dim >= 1, "model.ffn_dim = %d, must be >= 1", m->ffn_dim);
-  REQUIRE(m->dropout >= 0 && m->dropout < 1, "model.dropout = %g, must be in [0, 1)", m->dropout);
-  REQUIRE(m->max_length >= 1, "model.max_length = %d, must be >= 1", m->max_length);
-
-  const struct cfg_data *d = &c->data;
-  REQUIRE(d->val_size >= 0, "data.val_size = %d, must be >= 0", d->val_size);
-  REQUIRE(d->crop_pad >= 0, "data.crop_pad = %d, must be >= 0", d->crop_pad);
-  REQUIRE(d->rotate_deg >= 0 && d->rotate_deg <= 180, "data.rotate_deg = %g, must be in [0, 180]",
-          d->rotate_deg);
-  REQUIRE(d->cutout_size >= 1, "data.cutout_size = %d, must be >= 1", d->cutout_size);
-  REQUIRE(d->cutout_p >= 0 && d->cutout_p <= 1, "data.cutout_p = %g, must be in [0, 1]",
-          d->cutout_p);
-
   const struct cfg_train *t = &c->train;
-  REQUIRE(t->epochs >= 0, "train.epochs = %d, must be >= 0", t->epochs);
-  REQUIRE(t->batch_size >= 1, "train.batch_size = %d, must be >= 1", t->batch_size);
-  REQUIRE(t->lr > 0, "train.lr = %g, must be > 0", t->lr);
-  REQUIRE(t->weight_decay >= 0, "train.weight_decay = %g, must be >= 0", t->weight_decay);
-  REQUIRE(t->momentum >= 0 && t->momentum < 1, "train.momentum = %g, must be in [0, 1)",
-          t->momentum);
-  REQUIRE(t->beta1 >= 0 && t->beta1 < 1, "train.beta1 = %g, must be in [0, 1)", t->beta1);
-  REQUIRE(t->beta2 >= 0 && t->beta2 < 1, "train.beta2 = %g, must be in [0, 1)", t->beta2);
-  REQUIRE(t->eps > 0, "train.eps = %g, must be > 0", t->eps);
-  REQUIRE(t->max_lr >= 0, "train.max_lr = %g, must be >= 0 (0 = train.lr)", t->max_lr);
-  REQUIRE(t->pct_start > 0 && t->pct_start < 1, "train.pct_start = %g, must be in (0, 1)",
-          t->pct_start);
-  REQUIRE(t->div_factor > 0, "train.div_factor = %g, must be > 0", t->div_factor);
-  REQUIRE(t->final_div_factor > 0, "train.final_div_factor = %g, must be > 0", t->final_div_factor);
-  REQUIRE(t->base_momentum >= 0 && t->max_momentum < 1,
-          "train.base_momentum = %g and train.max_momentum = %g must be in [0, 1)",
-          t->base_momentum, t->max_momentum);
   REQUIRE(t->base_momentum <= t->max_momentum,
           "train.base_momentum = %g is above train.max_momentum = %g", t->base_momentum,
           t->max_momentum);
-  REQUIRE(t->eta_min >= 0 && t->eta_min <= t->lr, "train.eta_min = %g, must be in [0, train.lr]",
-          t->eta_min);
-  REQUIRE(t->warmup_steps >= 0, "train.warmup_steps = %d, must be >= 0", t->warmup_steps);
-  REQUIRE(t->max_steps >= -1, "train.max_steps = %ld, must be >= 0 or -1 (no limit)", t->max_steps);
-  REQUIRE(t->label_smoothing >= 0 && t->label_smoothing < 1,
-          "train.label_smoothing = %g, must be in [0, 1)", t->label_smoothing);
-  REQUIRE(t->grad_clip >= 0, "train.grad_clip = %g, must be >= 0 (0 = off)", t->grad_clip);
-
+  REQUIRE(t->eta_min <= t->lr, "train.eta_min = %g, must be in [0, train.lr]", t->eta_min);
   const struct cfg_run *r = &c->run;
   REQUIRE(*r->dir, "run.dir is empty");
-  REQUIRE(r->threads >= 0, "run.threads = %d, must be >= 0 (0 = auto)", r->threads);
-  REQUIRE(r->log_every >= 1, "run.log_every = %d, must be >= 1", r->log_every);
-  REQUIRE(r->checkpoint_every >= 0, "run.checkpoint_every = %d, must be >= 0 (0 = at the end)",
-          r->checkpoint_every);
-  REQUIRE(r->keep >= 1, "run.keep = %d, must be >= 1", r->keep);
-  REQUIRE(r->bucket_kib >= 1, "run.bucket_kib = %d, must be >= 1", r->bucket_kib);
   REQUIRE(*r->resume, "run.resume is empty (use none, auto or a checkpoint path)");
   return CT_OK;
 }
