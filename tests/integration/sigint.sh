@@ -38,6 +38,7 @@ lines=$(grep -c '"split": *"train"' "$tmp/run/metrics.jsonl")
 train --set run.resume=auto >"$tmp/second.log" 2>&1
 wait_step $((lines + 6))
 kill -INT "$pid"
+sleep 0.02 # two signals sent back to back coalesce into one delivery
 kill -INT "$pid"
 rc=0
 wait "$pid" || rc=$?
