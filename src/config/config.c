@@ -21,13 +21,21 @@ struct key_spec {
   const char *def;     /* parsed by config_defaults, so the help listing shows the truth */
   const char *choices; /* K_ENUM: allowed values; K_FLAGS: bit i is choice i; '|'-separated */
   const char *help;
+  /* Numeric keys: the allowed range, checked at parse time; an open end excludes itself. */
+  double lo, hi;
+  int lo_open, hi_open;
 };
 
 #define FIELD(sec, key) offsetof(struct config, sec.key), sizeof(((struct config *)0)->sec.key)
 #define KEY(sec, key, kind, def, help)                                                             \
-  { #sec "." #key, kind, FIELD(sec, key), def, NULL, help }
+  { #sec "." #key, kind, FIELD(sec, key), def, NULL, help, 0, 0, 0, 0 }
 #define CHOICE(sec, key, kind, def, choices, help)                                                 \
-  { #sec "." #key, kind, FIELD(sec, key), def, choices, help }
+  { #sec "." #key, kind, FIELD(sec, key), def, choices, help, 0, 0, 0, 0 }
+/* Numeric key with the range [lo, hi]; NUMO's ends are open where lo_open/hi_open. */
+#define NUM(sec, key, kind, def, lo, hi, help)                                                     \
+  { #sec "." #key, kind, FIELD(sec, key), def, NULL, help, lo, hi, 0, 0 }
+#define NUMO(sec, key, kind, def, lo, lo_open, hi, hi_open, help)                                  \
+  { #sec "." #key, kind, FIELD(sec, key), def, NULL, help, lo, hi, lo_open, hi_open }
 
 /* Keys of a section must be contiguous: config_write emits a header when the section
  * changes. */
@@ -35,68 +43,74 @@ static const struct key_spec schema[] = {
     KEY(model, name, K_STR, "",
         "architecture: attn_cnn, ultimus, cnn_vanilla, cnn_early, cnn_late, cnn_double, resnet10, "
         "resnet10_attn, vit, conv_vit"),
-    KEY(model, num_classes, K_INT, "10", "number of output classes"),
+    NUM(model, num_classes, K_INT, "10", 1, 1 << 24, "number of output classes"),
     KEY(model, sync_bn, K_BOOL, "true", "average batch-norm statistics across ranks"),
     KEY(model, batchnorm, K_BOOL, "false", "batch norm in resnet (off, as in the reference seed)"),
-    KEY(model, patch, K_INT, "8", "transformer: patch side in pixels"),
-    KEY(model, dim, K_INT, "128", "transformer: embedding width"),
-    KEY(model, depth, K_INT, "6", "transformer: number of blocks"),
-    KEY(model, heads, K_INT, "4", "transformer: attention heads (must divide dim)"),
-    KEY(model, ffn_dim, K_INT, "256", "transformer: feed-forward hidden width"),
-    KEY(model, dropout, K_DOUBLE, "0.1", "transformer: dropout probability"),
-    KEY(model, max_length, K_INT, "17", "caption_transformer: longest caption in tokens"),
+    NUM(model, patch, K_INT, "8", 1, 1024, "transformer: patch side in pixels"),
+    NUM(model, dim, K_INT, "128", 1, 1 << 16, "transformer: embedding width"),
+    NUM(model, depth, K_INT, "6", 1, 1024, "transformer: number of blocks"),
+    NUM(model, heads, K_INT, "4", 1, 1024, "transformer: attention heads (must divide dim)"),
+    NUM(model, ffn_dim, K_INT, "256", 1, 1 << 20, "transformer: feed-forward hidden width"),
+    NUMO(model, dropout, K_DOUBLE, "0.1", 0, 0, 1, 1, "transformer: dropout probability"),
+    NUM(model, max_length, K_INT, "17", 1, 4096, "caption_transformer: longest caption in tokens"),
 
     KEY(data, path, K_STR, "", "dataset file or directory"),
-    KEY(data, val_size, K_INT, "5000", "examples held out for validation"),
+    NUM(data, val_size, K_INT, "5000", 0, INT_MAX, "examples held out for validation"),
     KEY(data, shuffle, K_BOOL, "true", "reshuffle the training set every epoch"),
     CHOICE(data, augment, K_FLAGS, "none", "crop|flip|rotate|cutout",
            "comma list of augmentations, or none"),
     KEY(data, normalize, K_BOOL, "true", "normalize inputs with per-channel mean and std"),
-    KEY(data, crop_pad, K_INT, "4", "crop: zero padding before the random crop"),
-    KEY(data, rotate_deg, K_DOUBLE, "5", "rotate: maximum angle in degrees"),
-    KEY(data, cutout_size, K_INT, "16", "cutout: side of the erased square"),
-    KEY(data, cutout_p, K_DOUBLE, "0.5", "cutout: probability per image"),
+    NUM(data, crop_pad, K_INT, "4", 0, 1024, "crop: zero padding before the random crop"),
+    NUM(data, rotate_deg, K_DOUBLE, "5", 0, 180, "rotate: maximum angle in degrees"),
+    NUM(data, cutout_size, K_INT, "16", 1, 4096, "cutout: side of the erased square"),
+    NUM(data, cutout_p, K_DOUBLE, "0.5", 0, 1, "cutout: probability per image"),
 
-    KEY(train, epochs, K_INT, "1", "passes over the training set"),
-    KEY(train, batch_size, K_INT, "128", "global batch size, split across ranks"),
+    NUM(train, epochs, K_INT, "1", 0, 1000000, "passes over the training set"),
+    NUM(train, batch_size, K_INT, "128", 1, 1 << 24, "global batch size, split across ranks"),
     CHOICE(train, optimizer, K_ENUM, "adam", "adam|adamw|sgd", "optimizer"),
-    KEY(train, lr, K_DOUBLE, "0.001", "learning rate (the base rate for schedules)"),
-    KEY(train, weight_decay, K_DOUBLE, "0", "L2 penalty (decoupled for adamw)"),
-    KEY(train, momentum, K_DOUBLE, "0.9", "sgd: momentum"),
-    KEY(train, beta1, K_DOUBLE, "0.9", "adam: first-moment decay"),
-    KEY(train, beta2, K_DOUBLE, "0.999", "adam: second-moment decay"),
-    KEY(train, eps, K_DOUBLE, "1e-8", "adam: denominator epsilon"),
+    NUMO(train, lr, K_DOUBLE, "0.001", 0, 1, INFINITY, 1,
+         "learning rate (the base rate for schedules)"),
+    NUMO(train, weight_decay, K_DOUBLE, "0", 0, 0, INFINITY, 1, "L2 penalty (decoupled for adamw)"),
+    NUMO(train, momentum, K_DOUBLE, "0.9", 0, 0, 1, 1, "sgd: momentum"),
+    NUMO(train, beta1, K_DOUBLE, "0.9", 0, 0, 1, 1, "adam: first-moment decay"),
+    NUMO(train, beta2, K_DOUBLE, "0.999", 0, 0, 1, 1, "adam: second-moment decay"),
+    NUMO(train, eps, K_DOUBLE, "1e-8", 0, 1, INFINITY, 1, "adam: denominator epsilon"),
     CHOICE(train, schedule, K_ENUM, "constant", "constant|cosine|onecycle",
            "learning-rate schedule"),
-    KEY(train, max_lr, K_DOUBLE, "0", "onecycle: peak rate (0 = train.lr)"),
-    KEY(train, pct_start, K_DOUBLE, "0.3", "onecycle: fraction of steps spent rising"),
-    KEY(train, div_factor, K_DOUBLE, "25", "onecycle: initial rate = max_lr / div_factor"),
-    KEY(train, final_div_factor, K_DOUBLE, "10000",
-        "onecycle: final rate = initial rate / final_div_factor"),
+    NUMO(train, max_lr, K_DOUBLE, "0", 0, 0, INFINITY, 1, "onecycle: peak rate (0 = train.lr)"),
+    NUMO(train, pct_start, K_DOUBLE, "0.3", 0, 1, 1, 1, "onecycle: fraction of steps spent rising"),
+    NUMO(train, div_factor, K_DOUBLE, "25", 0, 1, INFINITY, 1,
+         "onecycle: initial rate = max_lr / div_factor"),
+    NUMO(train, final_div_factor, K_DOUBLE, "10000", 0, 1, INFINITY, 1,
+         "onecycle: final rate = initial rate / final_div_factor"),
     CHOICE(train, anneal, K_ENUM, "cos", "cos|linear", "onecycle: annealing shape"),
-    KEY(train, base_momentum, K_DOUBLE, "0.85", "onecycle: lowest momentum (or beta1)"),
-    KEY(train, max_momentum, K_DOUBLE, "0.95", "onecycle: highest momentum (or beta1)"),
+    NUMO(train, base_momentum, K_DOUBLE, "0.85", 0, 0, 1, 1,
+         "onecycle: lowest momentum (or beta1)"),
+    NUMO(train, max_momentum, K_DOUBLE, "0.95", 0, 0, 1, 1,
+         "onecycle: highest momentum (or beta1)"),
     KEY(train, cycle_momentum, K_BOOL, "true", "onecycle: cycle momentum against the rate"),
-    KEY(train, eta_min, K_DOUBLE, "0", "cosine: final learning rate"),
-    KEY(train, warmup_steps, K_INT, "0", "linear warm-up steps before the schedule"),
-    KEY(train, max_steps, K_LONG, "-1", "stop after this many steps (-1 = no limit)"),
+    NUMO(train, eta_min, K_DOUBLE, "0", 0, 0, INFINITY, 1, "cosine: final learning rate"),
+    NUM(train, warmup_steps, K_INT, "0", 0, INT_MAX, "linear warm-up steps before the schedule"),
+    NUM(train, max_steps, K_LONG, "-1", -1, 1e15, "stop after this many steps (-1 = no limit)"),
     KEY(train, seed, K_U64, "42", "seed for initialization, shuffling and augmentation"),
-    KEY(train, label_smoothing, K_DOUBLE, "0", "cross-entropy label smoothing"),
-    KEY(train, grad_clip, K_DOUBLE, "0", "clip the global gradient norm (0 = off)"),
+    NUMO(train, label_smoothing, K_DOUBLE, "0", 0, 0, 1, 1, "cross-entropy label smoothing"),
+    NUMO(train, grad_clip, K_DOUBLE, "0", 0, 0, INFINITY, 1,
+         "clip the global gradient norm (0 = off)"),
 
     KEY(run, dir, K_STR, "runs/default", "directory for logs and checkpoints"),
     CHOICE(run, device, K_ENUM, "auto", "cpu|cuda|auto", "where to compute"),
     KEY(run, tf32, K_BOOL, "false",
         "cuda: matrix products in TF32 tensor-core math (10-bit mantissa; faster)"),
-    KEY(run, threads, K_INT, "0", "CPU threads per rank (0 = auto)"),
-    KEY(run, log_every, K_INT, "50", "steps between progress lines"),
-    KEY(run, checkpoint_every, K_INT, "0", "steps between checkpoints (0 = only at the end)"),
-    KEY(run, keep, K_INT, "3", "checkpoints kept in run.dir"),
+    NUM(run, threads, K_INT, "0", 0, 1024, "CPU threads per rank (0 = auto)"),
+    NUM(run, log_every, K_INT, "50", 1, INT_MAX, "steps between progress lines"),
+    NUM(run, checkpoint_every, K_INT, "0", 0, INT_MAX,
+        "steps between checkpoints (0 = only at the end)"),
+    NUM(run, keep, K_INT, "3", 1, 1000000, "checkpoints kept in run.dir"),
     KEY(run, resume, K_STR, "none", "none, auto (latest in run.dir) or a checkpoint path"),
     KEY(run, eval_every_epoch, K_BOOL, "true", "evaluate on the validation set after each epoch"),
     CHOICE(run, allreduce, K_ENUM, "blocking", "blocking|bucketed",
            "gradient all-reduce: one call after backward, or buckets overlapping backward"),
-    KEY(run, bucket_kib, K_INT, "1024", "bucketed all-reduce: bucket size in KiB"),
+    NUM(run, bucket_kib, K_INT, "1024", 1, 1 << 22, "bucketed all-reduce: bucket size in KiB"),
 };
 
 enum { NUM_KEYS = sizeof schema / sizeof schema[0] };
@@ -216,6 +230,28 @@ static int bad_value(const struct key_spec *s, const char *value, const char *wh
   return err_set(e, CT_ERR_USAGE, "%s: %s: '%.80s' %s", where, s->name, value, why);
 }
 
+static int is_numeric(const struct key_spec *s) {
+  return s->kind == K_INT || s->kind == K_LONG || s->kind == K_DOUBLE;
+}
+
+/* "[0, 1)", "(0, inf)", "[1, 1024]" */
+static void format_range(const struct key_spec *s, char *out, size_t len) {
+  char hi[32];
+  if (isinf(s->hi))
+    snprintf(hi, sizeof hi, "inf");
+  else
+    snprintf(hi, sizeof hi, "%.15g", s->hi);
+  snprintf(out, len, "%c%.15g, %s%c", s->lo_open ? '(' : '[', s->lo, hi, s->hi_open ? ')' : ']');
+}
+
+static int out_of_range(const struct key_spec *s, const char *v, const char *where,
+                        struct ct_err *e) {
+  char range[80], why[128];
+  format_range(s, range, sizeof range);
+  snprintf(why, sizeof why, "is out of range %s", range);
+  return bad_value(s, v, where, e, why);
+}
+
 static int parse_bool(const char *v, int *out) {
   static const char *const truths[] = {"true", "yes", "on", "1"};
   static const char *const lies[] = {"false", "no", "off", "0"};
@@ -227,8 +263,8 @@ static int parse_bool(const char *v, int *out) {
 }
 
 /* Integers go through long long so one range check serves every width. */
-static int parse_integer(const struct key_spec *s, const char *v, long long lo, long long hi,
-                         long long *out, const char *where, struct ct_err *e) {
+static int parse_integer(const struct key_spec *s, const char *v, long long *out, const char *where,
+                         struct ct_err *e) {
   char *end;
   errno = 0;
   long long x = strtoll(v, &end, 10);
@@ -238,11 +274,8 @@ static int parse_integer(const struct key_spec *s, const char *v, long long lo, 
     snprintf(why, sizeof why, "is not an integer (trailing '%.32s')", end);
     return bad_value(s, v, where, e, why);
   }
-  if (errno == ERANGE || x < lo || x > hi) {
-    char why[96];
-    snprintf(why, sizeof why, "is out of range [%lld, %lld]", lo, hi);
-    return bad_value(s, v, where, e, why);
-  }
+  if (errno == ERANGE || x < (long long)s->lo || x > (long long)s->hi)
+    return out_of_range(s, v, where, e);
   *out = x;
   return CT_OK;
 }
@@ -314,17 +347,23 @@ static int set_key(struct config *c, const struct key_spec *s, const char *v, co
   int rc;
   switch (s->kind) {
   case K_INT:
-    if ((rc = parse_integer(s, v, INT_MIN, INT_MAX, &x, where, e))) return rc;
+    if ((rc = parse_integer(s, v, &x, where, e))) return rc;
     *(int *)field = (int)x;
     return CT_OK;
   case K_LONG:
-    if ((rc = parse_integer(s, v, LONG_MIN, LONG_MAX, &x, where, e))) return rc;
+    if ((rc = parse_integer(s, v, &x, where, e))) return rc;
     *(long *)field = (long)x;
     return CT_OK;
   case K_U64:
     return parse_u64(s, v, (unsigned long long *)field, where, e);
-  case K_DOUBLE:
-    return parse_double(s, v, (double *)field, where, e);
+  case K_DOUBLE: {
+    double d = 0;
+    if ((rc = parse_double(s, v, &d, where, e))) return rc;
+    if (d < s->lo || d > s->hi || (s->lo_open && d == s->lo) || (s->hi_open && d == s->hi))
+      return out_of_range(s, v, where, e);
+    *(double *)field = d;
+    return CT_OK;
+  }
   case K_BOOL:
     if (!parse_bool(v, (int *)field))
       return bad_value(s, v, where, e, "is not a boolean (true/false, yes/no, on/off, 1/0)");
@@ -382,6 +421,10 @@ void config_defaults(struct config *c) {
     struct ct_err e;
     /* Catches a schema line whose kind does not match its field's type. */
     CT_CHECK(kind_size(schema[i].kind) == 0 || kind_size(schema[i].kind) == schema[i].size);
+    /* Every numeric key has a range, and an integer's fits its type (closed ends). */
+    CT_CHECK(!is_numeric(&schema[i]) || schema[i].lo < schema[i].hi);
+    CT_CHECK(schema[i].kind != K_INT || (schema[i].lo >= INT_MIN && schema[i].hi <= INT_MAX &&
+                                         !schema[i].lo_open && !schema[i].hi_open));
     CT_CHECK(set_key(c, &schema[i], schema[i].def, "default", &e) == CT_OK);
   }
 }
@@ -712,6 +755,11 @@ void config_print_keys(FILE *f) {
       list_choices(s->choices, allowed, sizeof allowed);
       fprintf(f, " [%s]", allowed);
     }
+    if (is_numeric(s)) {
+      char range[80];
+      format_range(s, range, sizeof range);
+      fprintf(f, " (range %s)", range);
+    }
     fputc('\n', f);
   }
 }
@@ -721,66 +769,19 @@ void config_print_keys(FILE *f) {
     if (!(cond)) return err_set(e, CT_ERR_USAGE, "invalid config: " __VA_ARGS__);                  \
   } while (0)
 
+/* Single keys' ranges are checked as they are parsed; these are the rules between keys. */
 int config_validate(const struct config *c, struct ct_err *e) {
   const struct cfg_model *m = &c->model;
   REQUIRE(*m->name, "model.name is not set (e.g. attn_cnn)");
-  REQUIRE(m->num_classes >= 1, "model.num_classes = %d, must be >= 1", m->num_classes);
-  REQUIRE(m->patch >= 1, "model.patch = %d, must be >= 1", m->patch);
-  REQUIRE(m->dim >= 1, "model.dim = %d, must be >= 1", m->dim);
-  REQUIRE(m->depth >= 1, "model.depth = %d, must be >= 1", m->depth);
-  REQUIRE(m->heads >= 1, "model.heads = %d, must be >= 1", m->heads);
   REQUIRE(m->dim % m->heads == 0, "model.dim = %d is not divisible by model.heads = %d", m->dim,
           m->heads);
-  REQUIRE(m->ffn_dim >= 1, "model.ffn_dim = %d, must be >= 1", m->ffn_dim);
-  REQUIRE(m->dropout >= 0 && m->dropout < 1, "model.dropout = %g, must be in [0, 1)", m->dropout);
-  REQUIRE(m->max_length >= 1, "model.max_length = %d, must be >= 1", m->max_length);
-
-  const struct cfg_data *d = &c->data;
-  REQUIRE(d->val_size >= 0, "data.val_size = %d, must be >= 0", d->val_size);
-  REQUIRE(d->crop_pad >= 0, "data.crop_pad = %d, must be >= 0", d->crop_pad);
-  REQUIRE(d->rotate_deg >= 0 && d->rotate_deg <= 180, "data.rotate_deg = %g, must be in [0, 180]",
-          d->rotate_deg);
-  REQUIRE(d->cutout_size >= 1, "data.cutout_size = %d, must be >= 1", d->cutout_size);
-  REQUIRE(d->cutout_p >= 0 && d->cutout_p <= 1, "data.cutout_p = %g, must be in [0, 1]",
-          d->cutout_p);
-
   const struct cfg_train *t = &c->train;
-  REQUIRE(t->epochs >= 0, "train.epochs = %d, must be >= 0", t->epochs);
-  REQUIRE(t->batch_size >= 1, "train.batch_size = %d, must be >= 1", t->batch_size);
-  REQUIRE(t->lr > 0, "train.lr = %g, must be > 0", t->lr);
-  REQUIRE(t->weight_decay >= 0, "train.weight_decay = %g, must be >= 0", t->weight_decay);
-  REQUIRE(t->momentum >= 0 && t->momentum < 1, "train.momentum = %g, must be in [0, 1)",
-          t->momentum);
-  REQUIRE(t->beta1 >= 0 && t->beta1 < 1, "train.beta1 = %g, must be in [0, 1)", t->beta1);
-  REQUIRE(t->beta2 >= 0 && t->beta2 < 1, "train.beta2 = %g, must be in [0, 1)", t->beta2);
-  REQUIRE(t->eps > 0, "train.eps = %g, must be > 0", t->eps);
-  REQUIRE(t->max_lr >= 0, "train.max_lr = %g, must be >= 0 (0 = train.lr)", t->max_lr);
-  REQUIRE(t->pct_start > 0 && t->pct_start < 1, "train.pct_start = %g, must be in (0, 1)",
-          t->pct_start);
-  REQUIRE(t->div_factor > 0, "train.div_factor = %g, must be > 0", t->div_factor);
-  REQUIRE(t->final_div_factor > 0, "train.final_div_factor = %g, must be > 0", t->final_div_factor);
-  REQUIRE(t->base_momentum >= 0 && t->max_momentum < 1,
-          "train.base_momentum = %g and train.max_momentum = %g must be in [0, 1)",
-          t->base_momentum, t->max_momentum);
   REQUIRE(t->base_momentum <= t->max_momentum,
           "train.base_momentum = %g is above train.max_momentum = %g", t->base_momentum,
           t->max_momentum);
-  REQUIRE(t->eta_min >= 0 && t->eta_min <= t->lr, "train.eta_min = %g, must be in [0, train.lr]",
-          t->eta_min);
-  REQUIRE(t->warmup_steps >= 0, "train.warmup_steps = %d, must be >= 0", t->warmup_steps);
-  REQUIRE(t->max_steps >= -1, "train.max_steps = %ld, must be >= 0 or -1 (no limit)", t->max_steps);
-  REQUIRE(t->label_smoothing >= 0 && t->label_smoothing < 1,
-          "train.label_smoothing = %g, must be in [0, 1)", t->label_smoothing);
-  REQUIRE(t->grad_clip >= 0, "train.grad_clip = %g, must be >= 0 (0 = off)", t->grad_clip);
-
+  REQUIRE(t->eta_min <= t->lr, "train.eta_min = %g, must be in [0, train.lr]", t->eta_min);
   const struct cfg_run *r = &c->run;
   REQUIRE(*r->dir, "run.dir is empty");
-  REQUIRE(r->threads >= 0, "run.threads = %d, must be >= 0 (0 = auto)", r->threads);
-  REQUIRE(r->log_every >= 1, "run.log_every = %d, must be >= 1", r->log_every);
-  REQUIRE(r->checkpoint_every >= 0, "run.checkpoint_every = %d, must be >= 0 (0 = at the end)",
-          r->checkpoint_every);
-  REQUIRE(r->keep >= 1, "run.keep = %d, must be >= 1", r->keep);
-  REQUIRE(r->bucket_kib >= 1, "run.bucket_kib = %d, must be >= 1", r->bucket_kib);
   REQUIRE(*r->resume, "run.resume is empty (use none, auto or a checkpoint path)");
   return CT_OK;
 }

@@ -58,7 +58,13 @@ static hid_t dset_open_checked(hid_t f, const char *path, const char *name, int 
   int good_shape =
       images ? rank == 4 && dims[1] == 3 && dims[2] == DATASET_SIDE && dims[3] == DATASET_SIDE
              : rank == 1;
-  if (!good_shape || dims[0] > INT32_MAX) {
+  if (good_shape && dims[0] > INT32_MAX) {
+    err_set(e, CT_ERR_RUNTIME,
+            "%s: %s has %llu rows, too many: rows are indexed by a 32-bit int, at most %d", path,
+            name, (unsigned long long)dims[0], INT32_MAX);
+    goto done;
+  }
+  if (!good_shape) {
     h5io_shape_name(rank, dims, buf, sizeof buf);
     err_set(e, CT_ERR_RUNTIME, "%s: %s has shape %s, want %s", path, name, buf,
             images ? "(N,3,32,32)" : "(N)");
@@ -198,8 +204,13 @@ static int read_attrs(hid_t f, const char *path, struct dataset_info *info, stru
   if (!rc) rc = read_vec3(f, path, "mean", info->mean, e);
   if (!rc) rc = read_vec3(f, path, "std", info->std, e);
   for (int c = 0; !rc && c < 3; c++)
-    if (!(info->std[c] > 0) || !isfinite(info->std[c]) || !isfinite(info->mean[c]))
-      rc = err_set(e, CT_ERR_RUNTIME, "%s: attribute 'std' must be positive and finite", path);
+    if (!isfinite(info->mean[c]))
+      rc = err_set(e, CT_ERR_RUNTIME, "%s: attribute 'mean' channel %d is %g, not a finite number",
+                   path, c, info->mean[c]);
+    else if (!(info->std[c] > 0) || !isfinite(info->std[c]))
+      rc = err_set(e, CT_ERR_RUNTIME,
+                   "%s: attribute 'std' channel %d is %g, must be positive and finite", path, c,
+                   info->std[c]);
   return rc;
 }
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* config_validate checks each transformer key alone; whether the patch tiles
+/* the config parser checks each transformer key alone; whether the patch tiles
  * the image depends on the data, so it is checked here. */
 static int check_patch(const struct model_spec *spec, struct ct_err *e) {
   if (spec->image_h % spec->patch != 0 || spec->image_w % spec->patch != 0)

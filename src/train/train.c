@@ -27,12 +27,25 @@
 #include "train/spec.h"
 #include "train/task.h"
 
-/* Set by SIGTERM/SIGUSR1; the loop checkpoints and exits at the next step. */
+/* Set by SIGTERM/SIGUSR1/SIGINT; the loop checkpoints and exits at the next step. */
 static volatile sig_atomic_t stop_requested;
 
+/* A second SIGINT exits at once. A checkpoint being written then is a .tmp file that
+ * is only renamed over its name once complete, so earlier checkpoints stay intact. */
 static void on_stop_signal(int sig) {
-  (void)sig;
+  if (sig == SIGINT && stop_requested) _exit(130);
   stop_requested = 1;
+}
+
+static void install_stop_handlers(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
 }
 
 static double now_s(void) {
@@ -737,8 +750,7 @@ int train_run_with(const struct config *cfg, const struct comm *comm, const stru
   t.cfg = cfg;
   t.comm = comm;
   t.ops = ops;
-  signal(SIGTERM, on_stop_signal);
-  signal(SIGUSR1, on_stop_signal);
+  install_stop_handlers();
   int rc = trainer_setup(&t, e);
   const long max_steps = cfg->train.max_steps, epochs = cfg->train.epochs;
   double val_acc = -1, test_acc = -1, lr = 0, beta1 = 0, loop_s = 0, save_s = 0;

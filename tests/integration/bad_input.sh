@@ -21,6 +21,12 @@ expect 2 "did you mean 'train.lr'" -- "$ctrain" train "$tmp/typo.ini"
 expect 2 "train.batch_size" -- train --set data.path="$tmp/good.h5" --set train.batch_size=0
 expect 2 "larger than the 200 training images" -- train --set data.path="$tmp/good.h5" --set train.batch_size=256
 expect 2 "did you mean 'train.epochs'" -- train --set train.epoch=3
+expect 2 "run.threads: '100000' is out of range [0, 1024]" -- train --set run.threads=100000
+expect 2 "train.lr: '-0.1' is out of range (0, inf)" -- train --set train.lr=-0.1
+expect 2 "model.dropout: '1.5' is out of range [0, 1)" -- train --set model.dropout=1.5
+expect 2 "train.batch_size: '0' is out of range [1, " -- train --set train.batch_size=0
+printf '[run]\nthreads = 100000\n' >"$tmp/threads.ini"
+expect 2 "threads.ini:2: run.threads: '100000' is out of range [0, 1024]" -- "$ctrain" train "$tmp/threads.ini"
 expect 2 "unknown command" -- "$ctrain" frobnicate
 
 # runtime errors: exit 1, naming the file
@@ -56,13 +62,28 @@ def bad_shape(f):
     x = f["train/images"][()][:, :, :16, :]
     del f["train/images"]
     f["train/images"] = x
+def nan_mean(f):
+    m = f.attrs["mean"].copy()
+    m[1] = np.nan
+    f.attrs["mean"] = m
 copy("float_images", float_images)
+copy("nan_mean", nan_mean)
+with h5py.File(f"{d}/huge.h5", "w") as f:
+    for k, v in src.attrs.items():
+        f.attrs[k] = v
+    # declared extent only: chunked, nothing written, so the file stays tiny
+    f.create_dataset("train/images", shape=(2**31, 3, 32, 32), dtype="u1", chunks=(1, 3, 32, 32))
+    f.create_dataset("train/labels", shape=(2**31,), dtype="u1", chunks=(4096,))
+    for key in ("images", "labels"):
+        f[f"test/{key}"] = src[f"test/{key}"][()]
 copy("bad_label", bad_label)
 copy("no_test", no_test)
 copy("bad_shape", bad_shape)
 PY
 expect 1 "/train/images" -- train --set data.path="$tmp/float_images.h5"
 expect 1 "label" -- train --set data.path="$tmp/bad_label.h5"
+expect 1 "attribute 'mean' channel 1 is nan, not a finite number" -- train --set data.path="$tmp/nan_mean.h5"
+expect 1 "2147483648 rows, too many: rows are indexed by a 32-bit int" -- train --set data.path="$tmp/huge.h5"
 expect 1 "/test" -- train --set data.path="$tmp/no_test.h5"
 expect 1 "/train/images" -- train --set data.path="$tmp/bad_shape.h5"
 expect 1 "/proc/ctrain-run" -- "$ctrain" train "$cfg" --set data.path="$tmp/good.h5" --set run.dir=/proc/ctrain-run

@@ -4,9 +4,12 @@ add_test(NAME integration/train_synthetic
   COMMAND ${CTRAIN_IT}/train_synthetic.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
 add_test(NAME integration/bad_input
   COMMAND ${CTRAIN_IT}/bad_input.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
+add_test(NAME integration/sigint
+  COMMAND ${CTRAIN_IT}/sigint.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
 add_test(NAME integration/checkpoint_torch
   COMMAND ${CTRAIN_IT}/checkpoint_torch.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
-set_tests_properties(integration/train_synthetic integration/bad_input integration/checkpoint_torch
+set_tests_properties(integration/train_synthetic integration/bad_input integration/sigint
+  integration/checkpoint_torch
   PROPERTIES LABELS integration TIMEOUT 900 ENVIRONMENT "OMP_NUM_THREADS=2")
 # Multi-rank tests (mpirun --oversubscribe, 1 thread a rank).
 foreach(t world_size resume_kill ckpt_faults)

@@ -348,7 +348,7 @@ static void test_round_trip(void) {
       "data.augment=flip,cutout",
       "train.lr=1e-300",
       "train.max_lr=1e20",
-      "train.div_factor=-0",
+      "train.eta_min=-0",
       "train.final_div_factor=123456789012345678",
       "train.weight_decay=5e-324",
       "train.eps=0.1",
@@ -359,7 +359,8 @@ static void test_round_trip(void) {
       "run.dir=runs/x #y ;z",
       "run.resume=\"quoted\" and 'single' \\ back",
       "run.device=cpu",
-      "run.threads=-2147483648",
+      "run.threads=1024",
+      "data.val_size=2147483647",
   };
   for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) {
     TU_CHECK(config_set(&c, sets[i], &e) == CT_OK);
@@ -371,7 +372,7 @@ static void test_round_trip(void) {
   round_trip(&c, "rt_custom.ini");
   config_write(&c, text, sizeof text);
   TU_CHECK(contains(text, "augment = flip,cutout\n") && contains(text, "lr = 1e-300\n"));
-  TU_CHECK(contains(text, "max_lr = 1e20\n") && contains(text, "div_factor = -0\n"));
+  TU_CHECK(contains(text, "max_lr = 1e20\n") && contains(text, "eta_min = -0\n"));
 
   struct config other = c;
   other.train.grad_clip = 1;
@@ -388,6 +389,15 @@ static void expect_invalid(const char *assignment, const char *frag) {
   TU_CHECK(contains(e.msg, frag));
 }
 
+/* A value outside the key's range fails at parse time, naming the key and the range. */
+static void expect_out_of_range(const char *assignment, const char *key, const char *range) {
+  struct config c;
+  struct ct_err e = {0};
+  config_defaults(&c);
+  TU_CHECK(config_set(&c, assignment, &e) == CT_ERR_USAGE);
+  TU_CHECK(contains(e.msg, key) && contains(e.msg, "out of range") && contains(e.msg, range));
+}
+
 static void test_validate(void) {
   struct config c;
   struct ct_err e = {0};
@@ -400,26 +410,27 @@ static void test_validate(void) {
   TU_CHECK(config_set(&c, "train.max_steps=0", &e) == CT_OK);
   TU_CHECK(config_validate(&c, &e) == CT_OK);
 
-  expect_invalid("train.batch_size=0", "train.batch_size = 0");
-  expect_invalid("train.lr=0", "train.lr");
-  expect_invalid("train.lr=-1", "train.lr");
-  expect_invalid("train.epochs=-1", "train.epochs");
-  expect_invalid("train.label_smoothing=1", "train.label_smoothing");
-  expect_invalid("train.label_smoothing=-0.1", "train.label_smoothing");
-  expect_invalid("train.pct_start=0", "train.pct_start");
-  expect_invalid("train.pct_start=1", "train.pct_start");
-  expect_invalid("train.max_steps=-2", "train.max_steps");
-  expect_invalid("train.beta2=1", "train.beta2");
-  expect_invalid("train.eps=0", "train.eps");
-  expect_invalid("train.grad_clip=-1", "train.grad_clip");
+  expect_out_of_range("train.batch_size=0", "train.batch_size", "");
+  expect_out_of_range("train.lr=0", "train.lr", "(0, inf)");
+  expect_out_of_range("train.lr=-1", "train.lr", "");
+  expect_out_of_range("train.epochs=-1", "train.epochs", "");
+  expect_out_of_range("train.label_smoothing=1", "train.label_smoothing", "");
+  expect_out_of_range("train.label_smoothing=-0.1", "train.label_smoothing", "");
+  expect_out_of_range("train.pct_start=0", "train.pct_start", "");
+  expect_out_of_range("train.pct_start=1", "train.pct_start", "");
+  expect_out_of_range("train.max_steps=-2", "train.max_steps", "");
+  expect_out_of_range("train.beta2=1", "train.beta2", "");
+  expect_out_of_range("train.eps=0", "train.eps", "");
+  expect_out_of_range("train.grad_clip=-1", "train.grad_clip", "");
   expect_invalid("train.base_momentum=0.99", "train.base_momentum");
   expect_invalid("train.eta_min=1", "train.eta_min");
   expect_invalid("model.heads=3", "not divisible by model.heads");
-  expect_invalid("model.dropout=1", "model.dropout");
-  expect_invalid("data.cutout_p=1.5", "data.cutout_p");
-  expect_invalid("run.keep=0", "run.keep");
-  expect_invalid("run.log_every=0", "run.log_every");
-  expect_invalid("run.threads=-1", "run.threads");
+  expect_out_of_range("model.dropout=1", "model.dropout", "[0, 1)");
+  expect_out_of_range("data.cutout_p=1.5", "data.cutout_p", "");
+  expect_out_of_range("run.keep=0", "run.keep", "");
+  expect_out_of_range("run.log_every=0", "run.log_every", "");
+  expect_out_of_range("run.threads=-1", "run.threads", "[0, 1024]");
+  expect_out_of_range("run.threads=100000", "run.threads", "[0, 1024]");
 }
 
 static void test_print_keys(void) {
