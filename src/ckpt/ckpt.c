@@ -1,12 +1,15 @@
 /* ckpt.c — checkpoint save and load. */
 #include "ckpt/ckpt.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "ckpt/h5io.h"
 
@@ -62,6 +65,20 @@ static int write_tensor(hid_t f, const char *group, const struct tensor *t, cons
   return h5io_write(f, name, h5_type(t->dtype), t->ndim, dims, data, file, e);
 }
 
+/* The root attributes as one text, for `meta_crc32`: a flipped bit in `step`
+ * or any other position must make the file count as damaged. */
+static uint32_t meta_crc(const struct ckpt_meta *m, long schedule_step, long optimizer_step,
+                         const char *version) {
+  char head[512];
+  int n = snprintf(head, sizeof head, "%ld\n%s\n%s\n%ld\n%ld\n%ld\n%ld\n%ld\n%a\n%ld\n%ld\n",
+                   (long)CKPT_FORMAT_VERSION, version, m->model, m->num_classes, m->step, m->epoch,
+                   m->epoch_batch, schedule_step, m->lr, m->world_size, optimizer_step);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  crc = crc32(crc, (const Bytef *)head, (uInt)n);
+  crc = crc32(crc, (const Bytef *)m->config, (uInt)strlen(m->config));
+  return (uint32_t)crc;
+}
+
 static int save_body(hid_t f, const char *file, const struct graph *g, const struct optimizer *o,
                      const struct ckpt_meta *meta, const uint64_t *rng, int rng_words, void *stage,
                      struct ct_err *e) {
@@ -94,7 +111,10 @@ static int save_body(hid_t f, const char *file, const struct graph *g, const str
       h5io_attr_write_double(f, "lr", meta->lr, file, e) ||
       h5io_attr_write_long(f, "world_size", meta->world_size, file, e) ||
       h5io_attr_write_long(f, "optimizer_step", o ? o->step : 0, file, e) ||
-      h5io_attr_write_str(f, "config", meta->config, file, e))
+      h5io_attr_write_str(f, "config", meta->config, file, e) ||
+      h5io_attr_write_long(f, "meta_crc32",
+                           (long)meta_crc(meta, meta->step, o ? o->step : 0, CTRAIN_VERSION), file,
+                           e))
     return e->code;
   return CT_OK;
 }
@@ -114,26 +134,68 @@ int ckpt_save(const char *path, const struct graph *g, const struct optimizer *o
   void *stage;
   if (stage_alloc(g, &stage, e)) return e->code;
   h5io_quiet();
-  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (f < 0) {
-    free(stage);
-    return err_set(e, CT_ERR_RUNTIME, "%s: cannot create checkpoint (H5Fcreate)", tmp);
-  }
-  int rc = save_body(f, tmp, g, o, meta, rng, rng_words, stage, e);
-  free(stage);
-  if (H5Fclose(f) < 0 && !rc) rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Fclose failed", tmp);
-  if (!rc && fsync_path(tmp, 0) != 0)
-    rc = err_set(e, CT_ERR_RUNTIME, "%s: fsync failed: %s", tmp, strerror(errno));
-  if (!rc && rename(tmp, path) != 0)
-    rc = err_set(e, CT_ERR_RUNTIME, "%s: rename to %s failed: %s", tmp, path, strerror(errno));
-  if (rc) {
-    unlink(tmp);
-    return rc;
-  }
   snprintf(dir, sizeof dir, "%s", path);
   char *slash = strrchr(dir, '/');
   if (slash) *slash = '\0';
-  fsync_path(slash ? dir : ".", 1);
+  const char *d = slash ? dir : ".";
+  /* A strong close degree closes every id still open in the file, so a
+   * failed write leaves nothing for MPI_Finalize's HDF5 shutdown to close
+   * after the file is gone. */
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+    if (fapl >= 0) H5Pclose(fapl);
+    free(stage);
+    return err_set(e, CT_ERR_RUNTIME, "%s: H5Pset_fclose_degree failed", tmp);
+  }
+  errno = 0;
+  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  H5Pclose(fapl);
+  int rc = f < 0 ? err_set(e, CT_ERR_RUNTIME, "%s: cannot create checkpoint (H5Fcreate)", tmp)
+                 : save_body(f, tmp, g, o, meta, rng, rng_words, stage, e);
+  free(stage);
+  int saved = errno;
+  if (f >= 0 && H5Fclose(f) < 0 && !rc) {
+    saved = errno;
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Fclose failed", tmp);
+  }
+  if (!rc && fsync_path(tmp, 0) != 0) {
+    saved = errno;
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: fsync failed: %s", tmp, strerror(errno));
+  }
+  if (!rc && rename(tmp, path) != 0) {
+    saved = errno;
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: rename to %s failed: %s", tmp, path, strerror(errno));
+  }
+  if (rc) {
+    struct statvfs vfs;
+    if (saved == ENOSPC || saved == EDQUOT || (statvfs(d, &vfs) == 0 && vfs.f_bavail == 0))
+      err_set(e, CT_ERR_RUNTIME, "%s: no space left on device (checkpoint not written)", path);
+    unlink(tmp);
+    return rc;
+  }
+  fsync_path(d, 1);
+  return CT_OK;
+}
+
+int ckpt_dir_clean_tmp(const char *dir, struct ct_err *e) {
+  DIR *dp = opendir(dir);
+  if (!dp)
+    return errno == ENOENT
+               ? CT_OK
+               : err_set(e, CT_ERR_RUNTIME, "%s: cannot read: %s", dir, strerror(errno));
+  struct dirent *de;
+  while ((de = readdir(dp))) {
+    size_t len = strlen(de->d_name);
+    if (len <= 7 || strcmp(de->d_name + len - 7, ".h5.tmp") != 0) continue;
+    char p[4500];
+    snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+    if (unlink(p) != 0) {
+      int rc = err_set(e, CT_ERR_RUNTIME, "%s: cannot remove: %s", p, strerror(errno));
+      closedir(dp);
+      return rc;
+    }
+  }
+  closedir(dp);
   return CT_OK;
 }
 
@@ -157,6 +219,9 @@ static int read_meta(hid_t f, const char *path, struct ckpt_meta *m, struct ct_e
                    "%s: not a ctrain checkpoint (no format_version attribute; a dataset file?)",
                    path);
   if (h5io_attr_read_long(f, "format_version", &version, path, e)) return e->code;
+  /* Format 2 had no root checksum: refused, since a damaged step in such a
+   * file cannot be told from a good one and resuming from it can delete the
+   * older checkpoints. */
   if (version != CKPT_FORMAT_VERSION)
     return err_set(e, CT_ERR_RUNTIME, "%s: checkpoint format %ld, this ctrain reads %d", path,
                    version, CKPT_FORMAT_VERSION);
@@ -169,6 +234,23 @@ static int read_meta(hid_t f, const char *path, struct ckpt_meta *m, struct ct_e
       h5io_attr_read_long(f, "world_size", &m->world_size, path, e) ||
       h5io_attr_read_str(f, "config", m->config, sizeof m->config, path, e))
     return e->code;
+  long schedule_step, optimizer_step, crc;
+  char ver[64];
+  if (h5io_attr_read_long(f, "schedule_step", &schedule_step, path, e) ||
+      h5io_attr_read_long(f, "optimizer_step", &optimizer_step, path, e) ||
+      h5io_attr_read_str(f, "ctrain_version", ver, sizeof ver, path, e) ||
+      h5io_attr_read_long(f, "meta_crc32", &crc, path, e))
+    return e->code;
+  if ((uint32_t)crc != meta_crc(m, schedule_step, optimizer_step, ver))
+    return err_set(e, CT_ERR_RUNTIME, "%s: checksum mismatch in the root attributes (corrupt file)",
+                   path);
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  long named;
+  char tail[8];
+  if (sscanf(base, "step_%8ld.h5%7s", &named, tail) == 1 && strlen(base) == 16 && named != m->step)
+    return err_set(e, CT_ERR_RUNTIME, "%s: holds step %ld, its name says %ld (damaged file)", path,
+                   m->step, named);
   return CT_OK;
 }
 

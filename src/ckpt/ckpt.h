@@ -5,7 +5,8 @@
  * augmentation key, epoch and next batch, and root attributes for the
  * position (step, epoch, epoch_batch, optimizer_step, schedule_step, lr) and
  * provenance (config, world_size, ctrain_version, format_version). Every
- * dataset carries a crc32 attribute. Written atomically: temporary file,
+ * dataset carries a crc32 attribute, the root attributes one over them all
+ * (meta_crc32, format 3). Written atomically: temporary file,
  * fsync, rename. */
 #ifndef CTRAIN_CKPT_H
 #define CTRAIN_CKPT_H
@@ -17,7 +18,7 @@
 #include "graph/graph.h"
 #include "optim/optim.h"
 
-#define CKPT_FORMAT_VERSION 2
+#define CKPT_FORMAT_VERSION 3
 
 struct ckpt_meta {
   char model[32];   /* model.name */
@@ -33,6 +34,8 @@ struct ckpt_meta {
 /* rng: LOADER_RNG_WORDS values per rank, meta->world_size ranks (or NULL). */
 int ckpt_save(const char *path, const struct graph *g, const struct optimizer *o,
               const struct ckpt_meta *meta, const uint64_t *rng, int rng_words, struct ct_err *e);
+/* Removes the `*.h5.tmp` left in dir by killed writes (rank 0, at start). */
+int ckpt_dir_clean_tmp(const char *dir, struct ct_err *e);
 /* Reads the metadata and every dataset, checking checksums: a truncated or
  * corrupted file fails here with one line naming it. */
 int ckpt_verify(const char *path, struct ct_err *e);

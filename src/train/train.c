@@ -299,6 +299,9 @@ static int try_resume(const char *path, const char *model, struct graph *g, stru
 static int resume_rank0(const struct config *cfg, const char *model, struct graph *g,
                         struct optimizer *o, long *step, struct ct_err *e) {
   const char *how = cfg->run.resume;
+  char ck[4200];
+  snprintf(ck, sizeof ck, "%s/checkpoints", cfg->run.dir);
+  if (ckpt_dir_clean_tmp(ck, e)) return e->code;
   if (strcmp(how, "none") == 0) return CT_OK;
   if (strcmp(how, "auto") != 0) return try_resume(how, model, g, o, step, e);
   struct dirent **list;

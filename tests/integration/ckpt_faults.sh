@@ -4,6 +4,8 @@
 #   truncated one (HDF5 cannot open it) are each reported in one line naming
 #   the file; run.resume=auto falls back to the previous valid checkpoint and
 #   says so; an explicit run.resume=PATH to a bad file fails (exit 1);
+# - a flipped bit in the root attribute `step` is caught by the root
+#   checksum (fallback); a stale *.h5.tmp is removed at start;
 # - `ctrain inspect` lists a good checkpoint and names a bad one;
 # - SIGTERM (2 ranks) and SIGUSR1 (1 rank): the step finishes, a checkpoint
 #   is written, "checkpointed at step S" is logged and the exit code is 0;
@@ -62,6 +64,24 @@ grep -q "@world_size = 1" "$tmp/inspect.txt" || fail "inspect: attributes"
 if "$ctrain" inspect "$ck/step_00000012.h5" >/dev/null 2>"$tmp/insp.err"; then fail "inspect of a corrupt file succeeded"; fi
 grep -q "step_00000012.h5" "$tmp/insp.err" || fail "inspect error does not name the file"
 echo "ok: bad checkpoints reported, skipped, refused and inspected"
+
+# a flipped bit in the root attribute `step` (root checksum) and a stale
+# *.h5.tmp from a killed write: resume=auto falls back and says why; the
+# temporary file is removed at start
+train --set train.max_steps=8 --set run.checkpoint_every=4 --set run.dir="$tmp/flip" >/dev/null
+touch "$tmp/flip/checkpoints/step_00000099.h5.tmp"
+/usr/bin/python3 - "$tmp/flip/checkpoints/step_00000008.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    f.attrs.modify("step", f.attrs["step"] ^ (1 << 40))
+PY
+train --set train.max_steps=10 --set run.dir="$tmp/flip" --set run.resume=auto \
+  >"$tmp/flip.out" 2>"$tmp/flip.err" || fail "resume=auto over a flipped step: $(cat "$tmp/flip.err")"
+grep -q "step_00000008.h5: checksum mismatch in the root attributes.*falling back" "$tmp/flip.err" ||
+  fail "flipped step not reported: $(cat "$tmp/flip.err")"
+grep -q "resumed from .*step_00000004.h5 at step 4" "$tmp/flip.out" || fail "did not resume from step 4"
+test ! -e "$tmp/flip/checkpoints/step_00000099.h5.tmp" || fail "stale .h5.tmp not removed"
+echo "ok: flipped step bit detected, fell back to step 4; stale .tmp removed"
 
 # SIGTERM on 2 ranks, SIGUSR1 on 1 rank: checkpoint, exit 0
 mpi_exec 2 "$ctrain" train "$src/configs/attn_cnn.ini" --set data.path="$tmp/d.h5" --set data.val_size=0 \

@@ -18,3 +18,7 @@ foreach(t world_size resume_kill ckpt_faults)
   set_tests_properties(integration/${t} PROPERTIES LABELS "integration;mpi" TIMEOUT 600
     ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
 endforeach()
+add_test(NAME integration/disk_full
+  COMMAND ${CTRAIN_IT}/disk_full.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
+set_tests_properties(integration/disk_full PROPERTIES LABELS integration TIMEOUT 300
+  SKIP_RETURN_CODE 77 ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
