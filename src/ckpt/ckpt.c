@@ -273,9 +273,16 @@ static int load_tensor(hid_t f, const char *path, const char *group, const struc
   int same = nd == t->ndim;
   for (int i = 0; same && i < nd; i++)
     same = dims[i] == (hsize_t)t->shape[i];
-  if (!same)
-    return err_set(e, CT_ERR_RUNTIME, "%s: '%s' has a different shape than the model's", path,
-                   name);
+  if (!same) {
+    char file_shape[128], model_shape[128];
+    hsize_t mdims[8];
+    for (int i = 0; i < t->ndim; i++)
+      mdims[i] = (hsize_t)t->shape[i];
+    h5io_shape_name(nd, dims, file_shape, sizeof file_shape);
+    h5io_shape_name(t->ndim, mdims, model_shape, sizeof model_shape);
+    return err_set(e, CT_ERR_USAGE, "%s: '%s' is %s in the checkpoint, %s in the model", path, name,
+                   file_shape, model_shape);
+  }
   if (h5io_read(f, name, h5_type(t->dtype), t->numel, stage ? stage : data, path, e))
     return e->code;
   if (stage) o->upload(data, stage, t->numel * dtype_size(t->dtype));

@@ -310,7 +310,15 @@ static int resume_rank0(const struct config *cfg, const char *model, struct grap
     char path[4500];
     snprintf(path, sizeof path, "%s/checkpoints/%s", cfg->run.dir, list[i]->d_name);
     rc = try_resume(path, model, g, o, step, e);
-    if (rc == CT_ERR_USAGE) break;
+    if (rc == CT_ERR_USAGE) {
+      char why[sizeof e->msg];
+      snprintf(why, sizeof why, "%s", e->msg);
+      err_set(e, CT_ERR_USAGE,
+              "%s: run.dir %s holds another run's checkpoints, left untouched (set run.resume = "
+              "none or a new run.dir)",
+              why, cfg->run.dir);
+      break;
+    }
     loaded = rc == CT_OK;
     if (!loaded)
       log_error("%s; %s", e->msg,
