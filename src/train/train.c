@@ -23,6 +23,7 @@
 #include "optim/schedule.h"
 #include "train/captioning.h"
 #include "train/metrics.h"
+#include "train/run_lock.h"
 #include "train/session.h"
 #include "train/spec.h"
 #include "train/task.h"
@@ -346,6 +347,7 @@ struct trainer {
   struct augment_params aug;
   struct train_task task; /* the data: images (the loaders above) or captions */
   struct metrics m;
+  int lock_fd; /* rank 0: run.dir/.lock, -1 elsewhere */
   struct comm_buckets buckets;
   int bucketed;
   struct host_view grads; /* the gradients MPI reduces (more than one rank) */
@@ -369,6 +371,7 @@ struct trainer {
 };
 
 static void trainer_free(struct trainer *t) {
+  run_lock_release(t->lock_fd);
   loader_free(t->train_l);
   loader_free(t->val_l);
   loader_free(t->test_l);
@@ -641,6 +644,7 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
                    global, c->size, c->size);
   int batch = global / c->size;
   if (c->rank == 0 && mkdir_p(cfg->run.dir, e)) return e->code;
+  if (c->rank == 0 && run_lock_acquire(cfg->run.dir, &t->lock_fd, e)) return e->code;
   char sub[4200];
   snprintf(sub, sizeof sub, "%s/checkpoints", cfg->run.dir);
   if (c->rank == 0 && mkdir_p(sub, e)) return e->code;
@@ -761,6 +765,7 @@ int train_run_with(const struct config *cfg, const struct comm *comm, const stru
   t.cfg = cfg;
   t.comm = comm;
   t.ops = ops;
+  t.lock_fd = -1;
   install_stop_handlers();
   int rc = trainer_setup(&t, e);
   const long max_steps = cfg->train.max_steps, epochs = cfg->train.epochs;
