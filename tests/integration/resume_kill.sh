@@ -24,18 +24,52 @@ train() {
 }
 launch=mpi
 train 2 ref >"$tmp/ref.log" 2>&1 || { cat "$tmp/ref.log"; exit 1; }
+# Each kill waits for a checkpoint newer than the one the run resumed from
+# (the `latest` pointer), so every later start really resumes: a kill before
+# the first checkpoint, or after the run ended, would make three fresh starts
+# or no kill at all pass. Kill 1 lands right after a mid-epoch checkpoint
+# (18 steps per epoch: 432 training images / 24); kills 2 and 3 add a random
+# 0 .. 0.3 s so they land between checkpoints too.
+steps=18 last=0
+ckpt_step() { sed -n 's/^step_0*\([0-9][0-9]*\)\.h5$/\1/p' "$tmp/killed/checkpoints/latest" 2>/dev/null || true; }
+resumed_step() { sed -n 's/.*resumed from .* at step \([0-9][0-9]*\) .*/\1/p' "$1" | head -n 1; }
 for i in 1 2 3; do
   launch=mpi_exec
   train 2 killed --set run.resume=auto >"$tmp/killed$i.log" 2>&1 &
   pid=$!
-  # 0.5 .. 3.0 s: from start-up to well into the run (it takes ~4 s)
-  sleep "$(awk -v s="$$$i" 'BEGIN { srand(s); printf "%.2f", 0.5 + 2.5 * rand() }')"
+  tries=0
+  while :; do
+    now=$(ckpt_step)
+    if [ -n "$now" ] && [ "$now" -gt "$last" ] && { [ "$i" -ne 1 ] || [ $((now % steps)) -ne 0 ]; }; then
+      break
+    fi
+    tries=$((tries + 1))
+    [ "$tries" -lt 1200 ] || { echo "FAIL: kill $i: no new checkpoint in 60 s"; cat "$tmp/killed$i.log"; exit 1; }
+    sleep 0.05
+  done
+  [ "$i" -eq 1 ] || sleep "$(awk -v s="$$$i" 'BEGIN { srand(s); printf "%.2f", 0.3 * rand() }')"
   pkill -KILL -P "$pid" 2>/dev/null || true # mpirun's children: the ranks
   wait "$pid" || true
   launch=mpi
-  echo "kill $i: $(grep -o 'resumed from .*' "$tmp/killed$i.log" || echo 'fresh start')"
+  if grep -q 'checkpoint written in' "$tmp/killed$i.log"; then
+    echo "FAIL: kill $i landed after the run had finished"; cat "$tmp/killed$i.log"; exit 1
+  fi
+  last=$(ckpt_step)
+  echo "kill $i: after step $last: $(grep -o 'resumed from .*' "$tmp/killed$i.log" || echo 'fresh start')"
 done
 train 2 killed --set run.resume=auto >"$tmp/final.log" 2>&1 || { cat "$tmp/final.log"; exit 1; }
+# every start after a kill resumed from a checkpoint with step > 0, later
+# than the previous start's, and at least one of them mid-epoch
+prev=0 mid=0
+for log in killed2 killed3 final; do
+  n=$(resumed_step "$tmp/$log.log")
+  if [ -z "$n" ] || [ "$n" -le "$prev" ]; then
+    echo "FAIL: $log did not resume from a step after $prev: '$n'"; cat "$tmp/$log.log"; exit 1
+  fi
+  [ $((n % steps)) -eq 0 ] || mid=1
+  prev=$n
+done
+[ "$mid" -eq 1 ] || { echo "FAIL: no kill landed mid-epoch (a resume step not a multiple of $steps)"; exit 1; }
 # the other world size: stop a 2-rank run at step 30, go on with 1 rank
 sgd="--set train.optimizer=sgd --set train.lr=0.01"
 train 2 sgd $sgd >"$tmp/sgd.log" 2>&1 || { cat "$tmp/sgd.log"; exit 1; }
