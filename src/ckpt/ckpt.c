@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "ckpt/h5io.h"
 
@@ -73,10 +72,7 @@ static uint32_t meta_crc(const struct ckpt_meta *m, long schedule_step, long opt
   int n = snprintf(head, sizeof head, "%ld\n%s\n%s\n%ld\n%ld\n%ld\n%ld\n%ld\n%a\n%ld\n%ld\n",
                    (long)CKPT_FORMAT_VERSION, version, m->model, m->num_classes, m->step, m->epoch,
                    m->epoch_batch, schedule_step, m->lr, m->world_size, optimizer_step);
-  uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, (const Bytef *)head, (uInt)n);
-  crc = crc32(crc, (const Bytef *)m->config, (uInt)strlen(m->config));
-  return (uint32_t)crc;
+  return h5io_crc32(h5io_crc32(0, head, (size_t)n), m->config, strlen(m->config));
 }
 
 static int save_body(hid_t f, const char *file, const struct graph *g, const struct optimizer *o,

@@ -38,8 +38,7 @@ void h5io_shape_name(int rank, const hsize_t *dims, char *buf, size_t len) {
 }
 
 /* zlib's crc32 takes at most UINT_MAX bytes a call. */
-static uint32_t checksum(const void *data, size_t bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
+uint32_t h5io_crc32(uint32_t crc, const void *data, size_t bytes) {
   const Bytef *p = data;
   for (size_t off = 0; off < bytes; off += 1u << 30) {
     size_t n = bytes - off < (1u << 30) ? bytes - off : (1u << 30);
@@ -54,7 +53,7 @@ static int verify_crc(hid_t ds, const char *name, const void *data, size_t bytes
   if (H5Aexists(ds, "crc32") <= 0) return CT_OK;
   long want;
   if (h5io_attr_read_long(ds, "crc32", &want, file, e)) return e->code;
-  if ((uint32_t)want != checksum(data, bytes))
+  if ((uint32_t)want != h5io_crc32(0, data, bytes))
     return err_set(e, CT_ERR_RUNTIME, "%s: checksum mismatch in '%s' (corrupt file)", file, name);
   return CT_OK;
 }
@@ -74,7 +73,7 @@ int h5io_write(hid_t loc, const char *name, hid_t type, int ndim, const hsize_t 
   for (int i = 0; i < ndim; i++)
     bytes *= dims[i];
   int crc_rc =
-      rc < 0 ? CT_OK : h5io_attr_write_long(ds, "crc32", (long)checksum(data, bytes), file, e);
+      rc < 0 ? CT_OK : h5io_attr_write_long(ds, "crc32", (long)h5io_crc32(0, data, bytes), file, e);
   if (H5Dclose(ds) < 0 || rc < 0)
     return err_set(e, CT_ERR_RUNTIME, "%s: H5Dwrite failed for '%s'", file, name);
   return crc_rc;

@@ -6,6 +6,7 @@
 
 #include <hdf5.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/error.h"
@@ -18,6 +19,9 @@ void h5io_close(hid_t *id);
  * "non-numeric" (buf holds the numeric names), and a shape as "(N,T)". */
 const char *h5io_dtype_name(hid_t t, char *buf, size_t len);
 void h5io_shape_name(int rank, const hsize_t *dims, char *buf, size_t len);
+
+/* zlib's crc32 of data continued from crc (0 to start), any size. */
+uint32_t h5io_crc32(uint32_t crc, const void *data, size_t bytes);
 
 /* Writes a dataset with a `crc32` attribute over its bytes (as stored in
  * memory), so that a reader can tell a damaged file from a good one. */
