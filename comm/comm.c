@@ -2,6 +2,7 @@
 #include "comm/comm.h"
 
 #include <limits.h>
+#include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,34 +21,42 @@ static int mpi_fail(struct ct_err *e, int rc, const char *call, const char *file
   return err_set(e, CT_ERR_RUNTIME, "%s failed at %s:%d: %s", call, file, line, msg);
 }
 
+struct comm_mpi {
+  MPI_Comm world, node;
+};
+
 int comm_init(struct comm *c, int *argc, char ***argv, struct ct_err *e) {
   int provided;
   memset(c, 0, sizeof *c);
   MPI_TRY(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
-  c->world = MPI_COMM_WORLD;
+  if (!(c->mpi = malloc(sizeof *c->mpi))) return err_set(e, CT_ERR_RUNTIME, "out of memory");
+  *c->mpi = (struct comm_mpi){MPI_COMM_WORLD, MPI_COMM_NULL};
   /* Errors come back as codes so that we can name the call, then abort. */
-  MPI_TRY(MPI_Comm_set_errhandler(c->world, MPI_ERRORS_RETURN));
-  MPI_TRY(MPI_Comm_rank(c->world, &c->rank));
-  MPI_TRY(MPI_Comm_size(c->world, &c->size));
-  MPI_TRY(MPI_Comm_split_type(c->world, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &c->node));
-  MPI_TRY(MPI_Comm_rank(c->node, &c->local_rank));
-  MPI_TRY(MPI_Comm_size(c->node, &c->local_size));
+  MPI_TRY(MPI_Comm_set_errhandler(c->mpi->world, MPI_ERRORS_RETURN));
+  MPI_TRY(MPI_Comm_rank(c->mpi->world, &c->rank));
+  MPI_TRY(MPI_Comm_size(c->mpi->world, &c->size));
+  MPI_TRY(MPI_Comm_split_type(c->mpi->world, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL,
+                              &c->mpi->node));
+  MPI_TRY(MPI_Comm_rank(c->mpi->node, &c->local_rank));
+  MPI_TRY(MPI_Comm_size(c->mpi->node, &c->local_size));
   return CT_OK;
 }
 
 void comm_finalize(struct comm *c) {
-  if (c->node != MPI_COMM_NULL && c->node != 0) MPI_Comm_free(&c->node);
+  if (c->mpi && c->mpi->node != MPI_COMM_NULL) MPI_Comm_free(&c->mpi->node);
+  free(c->mpi);
+  c->mpi = NULL;
   MPI_Finalize();
 }
 
 _Noreturn void comm_abort(const struct comm *c, int code) {
-  MPI_Abort(c->world ? c->world : MPI_COMM_WORLD, code);
+  MPI_Abort(c->mpi ? c->mpi->world : MPI_COMM_WORLD, code);
   exit(code);
 }
 
 int comm_allreduce_sum_f64(const struct comm *c, double *buf, int n, struct ct_err *e) {
   if (c->size == 1) return CT_OK;
-  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->world));
+  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->mpi->world));
   return CT_OK;
 }
 
@@ -55,7 +64,7 @@ int comm_allreduce_avg_f32(const struct comm *c, float *buf, size_t n, struct ct
   if (c->size == 1) return CT_OK;
   for (size_t off = 0; off < n; off += INT_MAX) {
     int cnt = (int)(n - off < (size_t)INT_MAX ? n - off : (size_t)INT_MAX);
-    MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf + off, cnt, MPI_FLOAT, MPI_SUM, c->world));
+    MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf + off, cnt, MPI_FLOAT, MPI_SUM, c->mpi->world));
   }
   float inv = 1.0f / (float)c->size;
   for (size_t i = 0; i < n; i++)
@@ -68,21 +77,15 @@ int comm_bcast(const struct comm *c, void *buf, size_t bytes, int root, struct c
   char *p = buf;
   for (size_t off = 0; off < bytes; off += INT_MAX) {
     int cnt = (int)(bytes - off < (size_t)INT_MAX ? bytes - off : (size_t)INT_MAX);
-    MPI_TRY(MPI_Bcast(p + off, cnt, MPI_BYTE, root, c->world));
+    MPI_TRY(MPI_Bcast(p + off, cnt, MPI_BYTE, root, c->mpi->world));
   }
-  return CT_OK;
-}
-
-int comm_barrier(const struct comm *c, struct ct_err *e) {
-  if (c->size == 1) return CT_OK;
-  MPI_TRY(MPI_Barrier(c->world));
   return CT_OK;
 }
 
 int comm_any(const struct comm *c, int flag, int *any, struct ct_err *e) {
   *any = flag;
   if (c->size == 1) return CT_OK;
-  MPI_TRY(MPI_Allreduce(&flag, any, 1, MPI_INT, MPI_LOR, c->world));
+  MPI_TRY(MPI_Allreduce(&flag, any, 1, MPI_INT, MPI_LOR, c->mpi->world));
   return CT_OK;
 }
 
@@ -92,7 +95,7 @@ int comm_gather_u64(const struct comm *c, const uint64_t *mine, int n, uint64_t 
     memcpy(all, mine, (size_t)n * sizeof *mine);
     return CT_OK;
   }
-  MPI_TRY(MPI_Gather(mine, n, MPI_UINT64_T, all, n, MPI_UINT64_T, 0, c->world));
+  MPI_TRY(MPI_Gather(mine, n, MPI_UINT64_T, all, n, MPI_UINT64_T, 0, c->mpi->world));
   return CT_OK;
 }
 
@@ -115,7 +118,7 @@ int comm_buckets_init(struct comm_buckets *b, const struct comm *c, float *buf, 
   /* MPI counts are int; a bucket never needs to be larger. */
   b->bucket = bucket_elems < 1 ? 1 : bucket_elems > INT_MAX ? INT_MAX : bucket_elems;
   b->cap = (int)((len + b->bucket - 1) / b->bucket) + 1;
-  b->req = malloc((size_t)b->cap * sizeof *b->req);
+  b->req = malloc((size_t)b->cap * sizeof(MPI_Request));
   if (!b->req) return err_set(e, CT_ERR_RUNTIME, "out of memory for %d all-reduce buckets", b->cap);
   return CT_OK;
 }
@@ -124,8 +127,8 @@ int comm_buckets_init(struct comm_buckets *b, const struct comm *c, float *buf, 
 static int bucket_start(struct comm_buckets *b, size_t end) {
   struct ct_err *e = &b->err;
   int cnt = (int)(end - b->started);
-  MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, b->buf + b->started, cnt, MPI_FLOAT, MPI_SUM, b->c->world,
-                         &b->req[b->nreq]));
+  MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, b->buf + b->started, cnt, MPI_FLOAT, MPI_SUM,
+                         b->c->mpi->world, (MPI_Request *)b->req + b->nreq));
   b->nreq++;
   b->started = end;
   return CT_OK;
@@ -134,7 +137,7 @@ static int bucket_start(struct comm_buckets *b, size_t end) {
 static int bucket_progress(struct comm_buckets *b) {
   struct ct_err *e = &b->err;
   int done;
-  MPI_TRY(MPI_Testall(b->nreq, b->req, &done, MPI_STATUSES_IGNORE));
+  MPI_TRY(MPI_Testall(b->nreq, (MPI_Request *)b->req, &done, MPI_STATUSES_IGNORE));
   return CT_OK;
 }
 
@@ -161,7 +164,7 @@ int comm_buckets_wait(struct comm_buckets *b, struct ct_err *e) {
     *e = b->err;
     return e->code;
   }
-  MPI_TRY(MPI_Waitall(b->nreq, b->req, MPI_STATUSES_IGNORE));
+  MPI_TRY(MPI_Waitall(b->nreq, (MPI_Request *)b->req, MPI_STATUSES_IGNORE));
   b->nreq = 0;
   b->started = 0;
   float inv = 1.0f / (float)b->c->size;

@@ -5,16 +5,17 @@
 #ifndef CTRAIN_COMM_H
 #define CTRAIN_COMM_H
 
-#include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
 
+struct comm_mpi; /* the MPI communicators, known to comm.c only */
+
 struct comm {
   int rank, size;             /* in MPI_COMM_WORLD */
   int local_rank, local_size; /* on this node (MPI_COMM_TYPE_SHARED) */
-  MPI_Comm world, node;
+  struct comm_mpi *mpi;
 };
 
 int comm_init(struct comm *c, int *argc, char ***argv, struct ct_err *e);
@@ -27,7 +28,6 @@ int comm_allreduce_sum_f64(const struct comm *c, double *buf, int n, struct ct_e
 /* In-place mean over ranks. */
 int comm_allreduce_avg_f32(const struct comm *c, float *buf, size_t n, struct ct_err *e);
 int comm_bcast(const struct comm *c, void *buf, size_t bytes, int root, struct ct_err *e);
-int comm_barrier(const struct comm *c, struct ct_err *e);
 /* Logical OR of `flag` over ranks (an error on any rank stops all). */
 int comm_any(const struct comm *c, int flag, int *any, struct ct_err *e);
 /* Rank 0 receives `n` values from every rank, rank-major, into `all`
@@ -48,7 +48,7 @@ struct comm_buckets {
   const struct comm *c;
   float *buf;
   size_t len, bucket, started;
-  MPI_Request *req;
+  void *req; /* MPI_Request[cap] */
   int nreq, cap;
   struct ct_err err; /* the first failure inside a backward hook */
 };

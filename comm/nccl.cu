@@ -1,4 +1,4 @@
-/* nccl.cu — NCCL start-up through MPI and the collectives of comm/nccl.h,
+/* nccl.cu — NCCL start-up (the unique id over comm_bcast) and the collectives of comm/nccl.h,
  * every call checked. Compiled into the CUDA backend: by nvcc against
  * nccl.h, and as host C++ in the SIMT emulator against its NCCL shim. */
 #include "comm/nccl.h"
@@ -44,13 +44,6 @@ static int cuda_fail(struct ct_err *e, cudaError_t rc, const char *call, const c
   return e->code;
 }
 
-static int mpi_fail(struct ct_err *e, int rc, const char *call, const char *file, int line) {
-  char msg[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) strcpy(msg, "unknown MPI error");
-  return err_set(e, CT_ERR_RUNTIME, "%s failed at %s:%d: %s", call, file, line, msg);
-}
-
 #define NCCL_TRY(comm, call)                                                                       \
   do {                                                                                             \
     ncclResult_t rc_ = (call);                                                                     \
@@ -61,12 +54,6 @@ static int mpi_fail(struct ct_err *e, int rc, const char *call, const char *file
     cudaError_t rc_ = (call);                                                                      \
     if (rc_ != cudaSuccess) return cuda_fail(e, rc_, #call, __FILE__, __LINE__);                   \
   } while (0)
-#define MPI_TRY(call)                                                                              \
-  do {                                                                                             \
-    int rc_ = (call);                                                                              \
-    if (rc_ != MPI_SUCCESS) return mpi_fail(e, rc_, #call, __FILE__, __LINE__);                    \
-  } while (0)
-
 /* Collectives issued next on the comm stream wait for the compute work
  * issued so far. */
 static int comm_after_compute(struct nccl_comm *n, struct ct_err *e) {
@@ -96,7 +83,7 @@ static int comm_setup(struct nccl_comm *n, const struct comm *c, struct ct_err *
   } root;
   memset(&root, 0, sizeof root);
   if (c->rank == 0) root.rc = make_id(&root.id, e);
-  MPI_TRY(MPI_Bcast(&root, (int)sizeof root, MPI_BYTE, 0, c->world));
+  if (comm_bcast(c, &root, sizeof root, 0, e)) return e->code;
   if (root.rc != CT_OK)
     return c->rank == 0 ? root.rc
                         : err_set(e, CT_ERR_RUNTIME,

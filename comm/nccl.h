@@ -11,7 +11,7 @@
  * issued before the call, and compute work that needs its result waits for
  * the comm stream the same way. The host never blocks on either.
  *
- * Errors: every NCCL, CUDA and MPI call is checked; a failure names the
+ * Errors: every NCCL and CUDA call is checked; a failure names the
  * call, the file and the line. */
 #ifndef CTRAIN_NCCL_H
 #define CTRAIN_NCCL_H
@@ -20,9 +20,7 @@
 
 #ifdef __cplusplus
 /* comm.h and error.h are C17; from C++ (comm/nccl.cu, the emulator's tests)
- * they need C linkage, _Noreturn is [[noreturn]], and mpi.h comes first,
- * without Open MPI's C++ bindings (OMPI_SKIP_MPICXX). */
-#include <mpi.h>
+ * they need C linkage, and _Noreturn is [[noreturn]]. */
 #define _Noreturn [[noreturn]]
 extern "C" {
 #endif
@@ -33,7 +31,7 @@ extern "C" {
 struct nccl_comm; /* ncclComm_t, the comm stream, its events */
 
 /* Collective over c's ranks, after the device is chosen (comm/device.h):
- * rank 0 calls ncclGetUniqueId, MPI_Bcast hands the id to every rank, each
+ * rank 0 calls ncclGetUniqueId, comm_bcast hands the id to every rank, each
  * calls ncclCommInitRank(c->size, id, c->rank). */
 int nccl_comm_create(struct nccl_comm **out, const struct comm *c, struct ct_err *e);
 void nccl_comm_destroy(struct nccl_comm *n);

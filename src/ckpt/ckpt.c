@@ -1,7 +1,6 @@
 /* ckpt.c — checkpoint save and load. */
 #include "ckpt/ckpt.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -173,28 +172,6 @@ int ckpt_save(const char *path, const struct graph *g, const struct optimizer *o
   return CT_OK;
 }
 
-int ckpt_dir_clean_tmp(const char *dir, struct ct_err *e) {
-  DIR *dp = opendir(dir);
-  if (!dp)
-    return errno == ENOENT
-               ? CT_OK
-               : err_set(e, CT_ERR_RUNTIME, "%s: cannot read: %s", dir, strerror(errno));
-  struct dirent *de;
-  while ((de = readdir(dp))) {
-    size_t len = strlen(de->d_name);
-    if (len <= 7 || strcmp(de->d_name + len - 7, ".h5.tmp") != 0) continue;
-    char p[4500];
-    snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-    if (unlink(p) != 0) {
-      int rc = err_set(e, CT_ERR_RUNTIME, "%s: cannot remove: %s", p, strerror(errno));
-      closedir(dp);
-      return rc;
-    }
-  }
-  closedir(dp);
-  return CT_OK;
-}
-
 static hid_t open_ckpt(const char *path, struct ct_err *e) {
   h5io_quiet();
   if (access(path, R_OK) != 0) {
@@ -254,6 +231,20 @@ int ckpt_read_meta(const char *path, struct ckpt_meta *meta, struct ct_err *e) {
   hid_t f = open_ckpt(path, e);
   if (f < 0) return e->code;
   int rc = read_meta(f, path, meta, e);
+  H5Fclose(f);
+  return rc;
+}
+
+int ckpt_read_rng(const char *path, uint64_t *rng, long ranks, int words, struct ct_err *e) {
+  hid_t f = open_ckpt(path, e);
+  if (f < 0) return e->code;
+  int ndim = 0, rc;
+  hsize_t dims[8];
+  rc = h5io_shape(f, "/rng/state", &ndim, dims, path, e);
+  if (!rc && (ndim != 2 || dims[0] != (hsize_t)ranks || dims[1] != (hsize_t)words))
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: /rng/state is not (%ld, %d) as world_size says", path,
+                 ranks, words);
+  if (!rc) rc = h5io_read(f, "/rng/state", H5T_NATIVE_UINT64, (size_t)ranks * words, rng, path, e);
   H5Fclose(f);
   return rc;
 }

@@ -34,8 +34,6 @@ struct ckpt_meta {
 /* rng: LOADER_RNG_WORDS values per rank, meta->world_size ranks (or NULL). */
 int ckpt_save(const char *path, const struct graph *g, const struct optimizer *o,
               const struct ckpt_meta *meta, const uint64_t *rng, int rng_words, struct ct_err *e);
-/* Removes the `*.h5.tmp` left in dir by killed writes (rank 0, at start). */
-int ckpt_dir_clean_tmp(const char *dir, struct ct_err *e);
 /* Reads the metadata and every dataset, checking checksums: a truncated or
  * corrupted file fails here with one line naming it. */
 int ckpt_verify(const char *path, struct ct_err *e);
@@ -43,6 +41,9 @@ int ckpt_verify(const char *path, struct ct_err *e);
 int ckpt_inspect(const char *path, FILE *out, struct ct_err *e);
 /* Reads only the metadata (to rebuild the model before loading). */
 int ckpt_read_meta(const char *path, struct ckpt_meta *meta, struct ct_err *e);
+/* Reads `/rng/state`: `words` values for each of `ranks` ranks (the
+ * checkpoint's world_size). */
+int ckpt_read_rng(const char *path, uint64_t *rng, long ranks, int words, struct ct_err *e);
 /* Loads parameters and buffers by name (every one must be present with the
  * same shape); optimizer state too when `o` is not NULL. */
 int ckpt_load(const char *path, struct graph *g, struct optimizer *o, struct ct_err *e);

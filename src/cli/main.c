@@ -304,9 +304,9 @@ int main(int argc, char **argv) {
   else
     rc = err_set(&e, CT_ERR_USAGE, "unknown command '%s' (run 'ctrain help')", verb);
   if (rc) {
-    log_error("%s", e.msg);
+    if (!e.everywhere || c.rank == 0) log_error("%s", e.msg);
     /* One failing rank must not leave the others waiting in a collective. */
-    if (c.size > 1) comm_abort(&c, rc);
+    if (c.size > 1 && !e.everywhere) comm_abort(&c, rc);
   }
   comm_finalize(&c);
   return rc;

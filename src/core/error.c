@@ -10,7 +10,13 @@ int err_set(struct ct_err *e, int code, const char *fmt, ...) {
   vsnprintf(e->msg, sizeof e->msg, fmt, ap);
   va_end(ap);
   e->code = code;
+  e->everywhere = 0;
   return code;
+}
+
+int err_everywhere(struct ct_err *e) {
+  e->everywhere = 1;
+  return e->code;
 }
 
 _Noreturn void ct_panic(const char *file, int line, const char *what) {

@@ -9,10 +9,17 @@ enum { CT_OK = 0, CT_ERR_RUNTIME = 1, CT_ERR_USAGE = 2 };
 struct ct_err {
   int code;
   char msg[1024];
+  /* Set (err_everywhere) when every rank failed together after a collective
+   * decision: the ranks then end cleanly, rank 0 saying why, instead of
+   * one aborting the others. */
+  int everywhere;
 };
 
 /* Sets the error (printf-style) and returns `code`. */
 int err_set(struct ct_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Marks e (already set) as failed on every rank; returns its code. */
+int err_everywhere(struct ct_err *e);
 
 /* Invariant check for programming errors (never for user input). */
 #define CT_CHECK(cond)                                                                             \

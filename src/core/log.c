@@ -7,7 +7,6 @@ static int log_rank;
 
 void log_set_rank(int rank) { log_rank = rank; }
 
-int log_is_root(void) { return log_rank == 0; }
 
 void log_info(const char *fmt, ...) {
   if (log_rank != 0) return;

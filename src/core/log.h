@@ -4,7 +4,6 @@
 #define CTRAIN_LOG_H
 
 void log_set_rank(int rank);
-int log_is_root(void);
 /* Rank 0 only, to stdout. */
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Any rank, to stderr, prefixed with "ctrain: " (and the rank when > 0). */

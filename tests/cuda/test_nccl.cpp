@@ -81,7 +81,8 @@ static void test_shim(const struct comm *c) {
   ncclUniqueId id;
   memset(&id, 0, sizeof id);
   if (c->rank == 0) NCCL_OK(ncclGetUniqueId(&id));
-  CHECK(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, c->world) == MPI_SUCCESS, "MPI_Bcast");
+  struct ct_err e = {};
+  CHECK(comm_bcast(c, &id, sizeof id, 0, &e) == CT_OK, "comm_bcast: %s", e.msg);
   ncclComm_t nc = nullptr;
   NCCL_OK(ncclCommInitRank(&nc, c->size, id, c->rank));
   if (!nc) return;

@@ -12,7 +12,7 @@ set_tests_properties(integration/train_synthetic integration/bad_input integrati
   integration/checkpoint_torch
   PROPERTIES LABELS integration TIMEOUT 900 ENVIRONMENT "OMP_NUM_THREADS=2")
 # Multi-rank tests (mpirun --oversubscribe, 1 thread a rank).
-foreach(t world_size resume_kill ckpt_faults rundir)
+foreach(t world_size resume_kill ckpt_faults rundir ckpt_dir)
   add_test(NAME integration/${t}
     COMMAND ${CTRAIN_IT}/${t}.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
   set_tests_properties(integration/${t} PROPERTIES LABELS "integration;mpi" TIMEOUT 600

@@ -1,0 +1,55 @@
+/* reducer.h — what a training run sends between ranks, through one object
+ * chosen once: the gradient mean (bucketed from the graph's backward hook,
+ * or one all-reduce after backward), sync BN's sums, and broadcasts of
+ * backend memory from rank 0. Two paths: NCCL on device memory (the cuda
+ * backend over more than one rank, in a build with it), else MPI through a
+ * host copy of the gradients (none on a backend whose memory is the
+ * host's). On one rank every call is a no-op. */
+#ifndef CTRAIN_REDUCER_H
+#define CTRAIN_REDUCER_H
+
+#include <stddef.h>
+
+#include "comm/comm.h"
+#include "comm/nccl.h"
+#include "core/error.h"
+#include "kernels/ops.h"
+
+struct reducer {
+  const struct comm *c;
+  const struct ops_backend *ops;
+  int host_memory;    /* the backend's memory is the host's: no staging copy */
+  float *grads;       /* the flat gradients, backend memory, len floats */
+  float *host;        /* MPI: their host copy (= grads on host memory) */
+  size_t len, pulled; /* bucketed MPI: floats copied to host in this backward */
+  int bucketed;
+  struct comm_buckets mpi;
+  struct nccl_comm *nccl; /* NULL: the MPI path */
+  struct nccl_buckets nccl_grads;
+};
+
+/* Whether reducer_init will take the NCCL path for this backend and world. */
+int reducer_on_device(const struct comm *c, const struct ops_backend *ops);
+
+/* bucketed: start buckets of bucket_elems floats from the backward hook
+ * (reducer_ready) instead of one all-reduce in reducer_wait. */
+int reducer_init(struct reducer *r, const struct comm *c, const struct ops_backend *ops,
+                 int host_memory, float *grads, size_t len, int bucketed, size_t bucket_elems,
+                 struct ct_err *e);
+void reducer_free(struct reducer *r);
+
+/* The graph's backward hook when bucketed: `user` is the reducer; the
+ * gradients [0, prefix) are final. */
+void reducer_ready(void *user, size_t prefix);
+/* After backward: the mean over ranks is in the gradients (on the device
+ * path the optimizer's stream waits for it, the host does not). */
+int reducer_wait(struct reducer *r, struct ct_err *e);
+/* `bytes` of backend memory from rank 0 to every rank. */
+int reducer_bcast(struct reducer *r, void *dev, size_t bytes, struct ct_err *e);
+/* The ops_ctx.reduce_sum callback for sync BN over the same path. */
+void reducer_sync_bn(struct reducer *r, void (**fn)(void *, double *, int), void **user);
+/* "no all-reduce", "blocking all-reduce", "bucketed all-reduce", with
+ * " over NCCL" on the device path. */
+const char *reducer_describe(const struct reducer *r);
+
+#endif
