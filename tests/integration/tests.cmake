@@ -22,3 +22,8 @@ add_test(NAME integration/disk_full
   COMMAND ${CTRAIN_IT}/disk_full.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
 set_tests_properties(integration/disk_full PROPERTIES LABELS integration TIMEOUT 300
   SKIP_RETURN_CODE 77 ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
+# eval on 1, 2 and 3 ranks: the same counts and loss (mpirun --oversubscribe).
+add_test(NAME integration/eval_ranks
+  COMMAND ${CTRAIN_IT}/eval_ranks.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
+set_tests_properties(integration/eval_ranks PROPERTIES LABELS "integration;mpi" TIMEOUT 600
+  ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")

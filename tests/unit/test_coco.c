@@ -364,6 +364,30 @@ static int is_perm(const long *p, long n) {
   return ok;
 }
 
+/* The count of the most frequent value of (p[i + 1] - p[i]) mod n (step = 1)
+ * or of (p[i] - i) mod n (step = 0). For a uniform permutation each value
+ * turns up about Poisson(1) times: P(count >= 12) = 7.7e-10 for one value,
+ * under 1e-6 over all n = 1000 values. A rotation (i + s) % n scores n - 1
+ * on steps and n on offsets; any i * a + s mod n scores n - 1 on steps. */
+static long most_common_difference(const long *p, long n, int step) {
+  long *count = calloc((size_t)n, sizeof *count), best = 0;
+  CT_CHECK(count);
+  for (long i = 0; i + step < n; i++) {
+    long d = ((step ? p[i + 1] - p[i] : p[i] - i) % n + n) % n;
+    if (++count[d] > best) best = count[d];
+  }
+  free(count);
+  return best;
+}
+
+/* Pearson's statistic over `cells` cells, all expected `expect` times. */
+static double pearson(const long *observed, long cells, double expect) {
+  double x = 0;
+  for (long i = 0; i < cells; i++)
+    x += (observed[i] - expect) * (observed[i] - expect) / expect;
+  return x;
+}
+
 static void test_permutation(void) {
   enum { N = 1000 };
   static long a[N], b[N], c[N], d[N];
@@ -378,6 +402,57 @@ static void test_permutation(void) {
   for (long i = 0; i < N; i++)
     fixed += a[i] == i;
   TU_CHECK(fixed < 20);
+  /* No shift, rotation or other affine map: see most_common_difference. */
+  const long *perms[] = {a, c, d};
+  for (int k = 0; k < 3; k++) {
+    long steps = most_common_difference(perms[k], N, 1);
+    long offsets = most_common_difference(perms[k], N, 0);
+    TU_CHECK(steps < 12 && offsets < 12);
+    if (steps >= 12 || offsets >= 12)
+      fprintf(stderr, "permutation %d: one step %ld times, one offset %ld times\n", k, steps,
+              offsets);
+  }
+
+  /* Uniformity over K = 8 elements, two-sided chi-square tests at alpha =
+   * 1e-3 (5e-4 a tail; too even is as suspect as too uneven: seed-cycled
+   * rotations fill the cells exactly). Fixed seeds: deterministic, and a
+   * correct shuffle fails with probability 1e-3 once, not per run.
+   * - Where each element lands, over seeds 1000..: pos[i][j] counts p[i] ==
+   *   j. Every row and column sums to SEEDS, so the cells are not
+   *   independent: a uniform permutation matrix has covariance P / (K - 1),
+   *   P the projector onto matrices with zero row and column sums (rank
+   *   (K-1)^2), so Pearson's X over the K^2 cells is K / (K - 1) times a
+   *   chi-square with (K-1)^2 = 49 degrees of freedom (checked by
+   *   simulation: mean 50.3, variance 101 over 300 draws; 49 and 98 in
+   *   theory). chi2(49) quantiles: 22.79 at 5e-4, 88.23 at 1 - 5e-4.
+   * - The first two elements, over epochs 0.. of one seed: (p[0], p[1]) is
+   *   uniform over K (K - 1) = 56 ordered pairs, a multinomial, so X is
+   *   chi-square with 55 degrees of freedom: 26.87 at 5e-4, 96.16 at
+   *   1 - 5e-4. A random rotation passes the first test (each element lands
+   *   uniformly) but not this one: it puts p[1] = p[0] + 1. */
+  enum { K = 8, SEEDS = 4000 };
+  static long pos[K * K], pair[K * K];
+  long p[K];
+  for (int s = 0; s < SEEDS; s++) {
+    coco_permutation(p, K, 1000 + (uint64_t)s, 0);
+    TU_CHECK(is_perm(p, K));
+    for (int i = 0; i < K; i++)
+      pos[i * K + p[i]]++;
+    coco_permutation(p, K, 77, s);
+    TU_CHECK(is_perm(p, K));
+    pair[p[0] * K + p[1]]++;
+  }
+  const double x_pos = pearson(pos, K * K, (double)SEEDS / K) * (K - 1) / K;
+  long off[K * (K - 1)], m = 0; /* the off-diagonal cells; p[0] == p[1] is impossible */
+  for (int i = 0; i < K; i++)
+    for (int j = 0; j < K; j++)
+      if (i != j) off[m++] = pair[i * K + j];
+  const double x_pair = pearson(off, m, (double)SEEDS / (K * (K - 1)));
+  TU_CHECK(x_pos > 22.79 && x_pos < 88.23);
+  TU_CHECK(x_pair > 26.87 && x_pair < 96.16);
+  if (!(x_pos > 22.79 && x_pos < 88.23 && x_pair > 26.87 && x_pair < 96.16))
+    fprintf(stderr, "chi-square: positions %.2f (df 49), first pairs %.2f (df 55)\n", x_pos,
+            x_pair);
 }
 
 static void test_batch(const char *out) {
