@@ -151,7 +151,7 @@ static int cmd_prepare(int argc, char **argv, struct ct_err *e) {
 static int cmd_train(int argc, char **argv, const struct comm *c, struct ct_err *e) {
   if (argc < 2 || argv[1][0] == '-') return usage(e, "train needs CONFIG.ini");
   struct config *cfg = malloc(sizeof *cfg);
-  CT_CHECK(cfg);
+  if (!cfg) return err_set(e, CT_ERR_RUNTIME, "out of memory for the configuration");
   config_defaults(cfg);
   int rc = config_load_file(cfg, argv[1], e);
   for (int i = 2; !rc && i < argc; i++) {

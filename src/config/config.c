@@ -578,7 +578,10 @@ int config_load_file(struct config *c, const char *path, struct ct_err *e) {
   if (!f) return err_set(e, CT_ERR_USAGE, "%s: cannot open: %s", path, strerror(errno));
   /* Parse into a copy so a bad file cannot leave a half-applied config behind. */
   struct config *tmp = malloc(sizeof *tmp);
-  CT_CHECK(tmp);
+  if (!tmp) {
+    fclose(f);
+    return err_set(e, CT_ERR_RUNTIME, "out of memory for the configuration");
+  }
   *tmp = *c;
   int rc = load_stream(tmp, f, path, e);
   fclose(f);
@@ -594,7 +597,10 @@ int config_load_string(struct config *c, const char *text, const char *origin, s
   FILE *f = fmemopen((void *)text, strlen(text), "r");
   if (!f) return err_set(e, CT_ERR_RUNTIME, "%s: cannot read the stored configuration", origin);
   struct config *tmp = malloc(sizeof *tmp);
-  CT_CHECK(tmp);
+  if (!tmp) {
+    fclose(f);
+    return err_set(e, CT_ERR_RUNTIME, "out of memory for the configuration");
+  }
   *tmp = *c;
   int rc = load_stream(tmp, f, origin, e);
   fclose(f);

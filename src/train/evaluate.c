@@ -76,18 +76,16 @@ int eval_checkpoint_with(const char *ckpt, const char *data, const char *split,
                          struct ct_err *e) {
   if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test"))
     return err_set(e, CT_ERR_USAGE, "--split must be train, val or test (got '%s')", split);
-  struct ckpt_meta *meta = calloc(1, sizeof *meta);
-  struct config *cfg = calloc(1, sizeof *cfg);
   struct dataset_info info;
   struct image_split rows = {0};
   struct session s = {0};
   struct loader *l = NULL;
   struct eval_result r;
   int built = 0, rc;
-  CT_CHECK(meta && cfg);
-  config_defaults(cfg);
-  rc = ckpt_read_meta(ckpt, meta, e);
-  if (!rc) rc = config_load_string(cfg, meta->config, ckpt, e);
+  struct session_ckpt *k = NULL;
+  rc = session_ckpt_read(ckpt, &k, e);
+  struct ckpt_meta *meta = k ? &k->meta : NULL;
+  struct config *cfg = k ? &k->cfg : NULL;
   if (!rc && model_task_of(meta->model) == TASK_CAPTIONS)
     rc = err_set(e, CT_ERR_USAGE,
                  "%s holds a captioning model (%s); `ctrain sample` evaluates it (loss, BLEU)",
@@ -108,12 +106,14 @@ int eval_checkpoint_with(const char *ckpt, const char *data, const char *split,
   if (!rc && split_rows == 0) rc = err_set(e, CT_ERR_USAGE, "%s: split '%s' is empty", data, split);
   if (!rc) {
     struct model_spec spec;
-    rc = model_spec_from_config(cfg, &info, cfg->train.batch_size, &spec, e);
+    int batch;
+    rc = spec_rank_batch(cfg, c->size, 0, &batch, e);
+    if (!rc) rc = model_spec_from_config(cfg, &info, batch, &spec, e);
     if (!rc)
-      rc = session_build(&s, ops, &spec, session_threads(cfg->run.threads, c), cfg->train.seed, e);
+      rc = session_load(&s, ops, &spec, session_threads(cfg->run.threads, c), cfg->train.seed, ckpt,
+                        e);
     built = !rc;
   }
-  if (!rc) rc = ckpt_load(ckpt, &s.g, NULL, e);
   if (!rc) {
     struct loader_cfg lc = {.batch = s.spec.batch, .normalize = cfg->data.normalize};
     memcpy(lc.mean, info.mean, sizeof lc.mean);
@@ -136,7 +136,6 @@ int eval_checkpoint_with(const char *ckpt, const char *data, const char *split,
   loader_free(l);
   if (built) session_free(&s);
   image_split_free(&rows);
-  free(meta);
-  free(cfg);
+  free(k);
   return rc;
 }

@@ -60,18 +60,16 @@ int sample_checkpoint(const char *ckpt, const char *data, const char *split, lon
     return err_set(e, CT_ERR_USAGE, "--split must be train or val (got '%s')", split);
   const struct ops_backend *ops;
   if (device_choose(device, 0, c, &ops, e)) return e->code;
-  struct ckpt_meta *meta = calloc(1, sizeof *meta);
-  struct config *cfg = calloc(1, sizeof *cfg);
   struct coco_info info;
   struct coco_vocab vocab = {0};
   struct caption_eval_set v = {0};
   struct session s = {0};
   struct caption_eval r;
   int built = 0, rc;
-  CT_CHECK(meta && cfg);
-  config_defaults(cfg);
-  rc = ckpt_read_meta(ckpt, meta, e);
-  if (!rc) rc = config_load_string(cfg, meta->config, ckpt, e);
+  struct session_ckpt *k = NULL;
+  rc = session_ckpt_read(ckpt, &k, e);
+  struct ckpt_meta *meta = k ? &k->meta : NULL;
+  struct config *cfg = k ? &k->cfg : NULL;
   if (!rc && model_task_of(meta->model) != TASK_CAPTIONS)
     rc = err_set(e, CT_ERR_USAGE,
                  "%s holds a '%s' model, which classifies images; sample decodes captioning "
@@ -84,12 +82,14 @@ int sample_checkpoint(const char *ckpt, const char *data, const char *split, lon
   if (!rc) rc = coco_read_vocab(data, &vocab, e);
   if (!rc) {
     struct model_spec spec;
-    rc = model_spec_caption(cfg, &info, cfg->train.batch_size, &spec, e);
+    int batch;
+    rc = spec_rank_batch(cfg, c->size, 0, &batch, e);
+    if (!rc) rc = model_spec_caption(cfg, &info, batch, &spec, e);
     if (!rc)
-      rc = session_build(&s, ops, &spec, session_threads(cfg->run.threads, c), cfg->train.seed, e);
+      rc = session_load(&s, ops, &spec, session_threads(cfg->run.threads, c), cfg->train.seed, ckpt,
+                        e);
     built = !rc;
   }
-  if (!rc) rc = ckpt_load(ckpt, &s.g, NULL, e);
   if (!rc) rc = caption_eval_open(data, split, c, &v, e);
   if (!rc) rc = caption_evaluate(&s, &v, c, &r, e);
   if (!rc && c->rank == 0) {
@@ -103,7 +103,6 @@ int sample_checkpoint(const char *ckpt, const char *data, const char *split, lon
   caption_eval_close(&v);
   if (built) session_free(&s);
   coco_vocab_free(&vocab);
-  free(meta);
-  free(cfg);
+  free(k);
   return rc;
 }

@@ -2,6 +2,7 @@
 #include "train/session.h"
 
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int view(struct session *s, struct host_view *v, int id, struct ct_err *e) {
@@ -19,6 +20,30 @@ int session_build(struct session *s, const struct ops_backend *ops, const struct
       view(s, &s->logits, s->io.logits, e) || view(s, &s->loss, s->io.loss, e) ||
       (s->io.tokens >= 0 && view(s, &s->tokens, s->io.tokens, e))) {
     session_free(s);
+    return e->code;
+  }
+  return CT_OK;
+}
+
+int session_ckpt_read(const char *path, struct session_ckpt **out, struct ct_err *e) {
+  struct session_ckpt *k = calloc(1, sizeof *k);
+  *out = NULL;
+  if (!k) return err_set(e, CT_ERR_RUNTIME, "out of memory");
+  config_defaults(&k->cfg);
+  if (ckpt_read_meta(path, &k->meta, e) || config_load_string(&k->cfg, k->meta.config, path, e)) {
+    free(k);
+    return e->code;
+  }
+  *out = k;
+  return CT_OK;
+}
+
+int session_load(struct session *s, const struct ops_backend *ops, const struct model_spec *spec,
+                 int threads, uint64_t seed, const char *path, struct ct_err *e) {
+  if (session_build(s, ops, spec, threads, seed, e)) return e->code;
+  if (ckpt_load(path, &s->g, NULL, e)) {
+    session_free(s);
+    memset(s, 0, sizeof *s);
     return e->code;
   }
   return CT_OK;

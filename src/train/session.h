@@ -6,7 +6,9 @@
 #ifndef CTRAIN_SESSION_H
 #define CTRAIN_SESSION_H
 
+#include "ckpt/ckpt.h"
 #include "comm/comm.h"
+#include "config/config.h"
 #include "data/loader.h"
 #include "graph/graph.h"
 #include "models/models.h"
@@ -19,9 +21,22 @@ struct session {
   struct host_view tokens; /* captioning: the caption tokens (io.tokens); else empty */
 };
 
+/* What the verbs that start from a checkpoint (eval, sample, attention)
+ * read first: its metadata and the configuration it was trained with
+ * (defaults, then the saved config). Free with free(). */
+struct session_ckpt {
+  struct ckpt_meta meta;
+  struct config cfg;
+};
+int session_ckpt_read(const char *path, struct session_ckpt **out, struct ct_err *e);
+
 int session_build(struct session *s, const struct ops_backend *ops, const struct model_spec *spec,
                   int threads, uint64_t seed, struct ct_err *e);
 void session_free(struct session *s);
+/* session_build, then the parameters and buffers of checkpoint `path`; on
+ * failure s holds nothing. */
+int session_load(struct session *s, const struct ops_backend *ops, const struct model_spec *spec,
+                 int threads, uint64_t seed, const char *path, struct ct_err *e);
 
 /* The batch in the host views x, y (and tokens), to the graph's input tensors. */
 void session_upload_batch(const struct session *s);

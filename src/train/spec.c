@@ -15,6 +15,16 @@ static int check_patch(const struct model_spec *spec, struct ct_err *e) {
   return CT_OK;
 }
 
+int spec_rank_batch(const struct config *cfg, int ranks, int exact, int *batch, struct ct_err *e) {
+  const int global = cfg->train.batch_size;
+  if (exact && global % ranks != 0)
+    return err_set(e, CT_ERR_USAGE,
+                   "train.batch_size = %d does not divide over %d ranks (make it a multiple of %d)",
+                   global, ranks, ranks);
+  *batch = (global + ranks - 1) / ranks;
+  return CT_OK;
+}
+
 int model_spec_from_config(const struct config *cfg, const struct dataset_info *info, int batch,
                            struct model_spec *spec, struct ct_err *e) {
   memset(spec, 0, sizeof *spec);

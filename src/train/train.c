@@ -284,12 +284,8 @@ static int trainer_check_rng(struct trainer *t, struct ct_err *e) {
 static int trainer_setup(struct trainer *t, struct ct_err *e) {
   const struct config *cfg = t->cfg;
   const struct comm *c = t->comm;
-  int global = cfg->train.batch_size;
-  if (global % c->size != 0)
-    return err_set(e, CT_ERR_USAGE,
-                   "train.batch_size = %d does not divide over %d ranks (make it a multiple of %d)",
-                   global, c->size, c->size);
-  int batch = global / c->size;
+  int batch;
+  if (spec_rank_batch(cfg, c->size, 1, &batch, e)) return e->code;
   if (c->rank == 0 && mkdir_p(cfg->run.dir, e)) return e->code;
   if (c->rank == 0 && run_lock_acquire(cfg->run.dir, &t->lock_fd, e)) return e->code;
   char sub[4200];
@@ -344,8 +340,8 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
   }
   log_info("ctrain %s: model %s (%zu parameters) on %s, %d ranks x %d threads, batch %d (%d per "
            "rank), %ld steps per epoch, %s",
-           CTRAIN_VERSION, spec.name, g->params_len, t->ops->name, c->size, g->ctx.threads, global,
-           batch, t->batches, reducer_describe(&t->red));
+           CTRAIN_VERSION, spec.name, g->params_len, t->ops->name, c->size, g->ctx.threads,
+           cfg->train.batch_size, batch, t->batches, reducer_describe(&t->red));
   return CT_OK;
 }
 
