@@ -15,3 +15,13 @@ target_link_libraries(test_caption_overfit PRIVATE ctrain_core)
 add_test(NAME models/caption_overfit COMMAND test_caption_overfit)
 set_tests_properties(models/caption_overfit PROPERTIES LABELS models TIMEOUT 600
   ENVIRONMENT "OMP_NUM_THREADS=2;OPENBLAS_NUM_THREADS=1")
+
+# Causality of caption_transformer (issue 17): the logits at positions <= t
+# do not move, bit for bit, when the tokens after t change; the same graph
+# without its causal mask must move them.
+add_executable(test_caption_causal ${CMAKE_CURRENT_LIST_DIR}/test_caption_causal.c)
+target_include_directories(test_caption_causal PRIVATE ${CMAKE_CURRENT_LIST_DIR}/..)
+target_link_libraries(test_caption_causal PRIVATE ctrain_core)
+add_test(NAME models/caption_causal COMMAND test_caption_causal)
+set_tests_properties(models/caption_causal PROPERTIES LABELS "models;unit" TIMEOUT 60
+  ENVIRONMENT "OMP_NUM_THREADS=2;OPENBLAS_NUM_THREADS=1")
