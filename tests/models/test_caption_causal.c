@@ -6,7 +6,7 @@
  * masks by element index, not by value, so they are the same in both runs).
  * Bitwise: on the cpu backend with the same shapes every product runs the
  * same code in the same order, and a changed key or value after t reaches a
- * query at or before t only as exp(-inf) = 0 times it, which adds exactly 0.
+ * query at or before t only through an attention weight of exactly 0.
  *
  * The test has teeth: the same graph with its self-attention's causal mask
  * switched off (the model as nn_sdpa would build it with MASK_NONE; nothing
@@ -23,7 +23,7 @@
 
 enum { B = 3, LEN = 9, T = LEN - 1, V = 20, D_FEAT = 8, THREADS = 2 };
 
-/* Deterministic draws for the weights and the inputs (streams 1..4). */
+/* Deterministic draws, one stream per use. */
 static float uniform(uint64_t stream, uint64_t i, float lo, float hi) {
   return lo + (hi - lo) * ops_rng_uniform(2026, stream, i);
 }
