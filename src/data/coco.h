@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "models/tokens.h"
 
-/* The CS231n special tokens; captions are <START> ... <END> padded with <NULL>. */
-enum { COCO_NULL = 0, COCO_START = 1, COCO_END = 2, COCO_UNK = 3, COCO_SPECIALS = 4 };
+/* The special tokens' words, as idx_to_word must hold them. */
 extern const char *const coco_special_words[COCO_SPECIALS]; /* "<NULL>", ... by id */
 
 struct coco_info {

@@ -9,8 +9,8 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "data/coco.h"
 #include "models/models.h"
+#include "models/tokens.h"
 #include "nn/nn.h"
 
 static const struct nn_init normal_002 = {INIT_NORMAL, 0.02f, 0};

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/coco.h"
+#include "models/tokens.h"
 
 int bleu_words(const int32_t *row, int t, const int32_t **words) {
   int i = t > 0 && row[0] == COCO_START ? 1 : 0, n = 0;

@@ -10,8 +10,8 @@
 #include <time.h>
 
 #include "cli/env.h"
-#include "data/coco.h"
 #include "kernels/ops_shared.h"
+#include "models/tokens.h"
 #include "optim/optim.h"
 #include "train/session.h"
 

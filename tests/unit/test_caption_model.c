@@ -8,9 +8,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "data/coco.h"
 #include "graph/graph.h"
 #include "models/models.h"
+#include "models/tokens.h"
 #include "testutil.h"
 
 static struct model_spec caption_spec(int batch, int dim, int heads, int ffn, int vocab) {
