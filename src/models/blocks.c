@@ -37,24 +37,22 @@ int model_channel_attention(struct graph *g, const char *name, int x) {
 static const struct nn_init normal_002 = {INIT_NORMAL, 0.02f, 0};
 
 static int linear(struct graph *g, const char *prefix, const char *what, int x, int out) {
-  char name[64];
+  char name[GRAPH_NAME_LEN];
   snprintf(name, sizeof name, "%s.%s", prefix, what);
   return nn_linear(g, name, x, out, 1, normal_002);
 }
 
-/* x (B,T,D) -> (B,T,D): heads split D contiguously, scores / sqrt(D/H). */
-static int self_attention(struct graph *g, const char *name, int x, const struct model_spec *s) {
+int model_attention(struct graph *g, const char *name, int x, int mem, enum mask_kind mask,
+                    const struct model_spec *s) {
   const int d = s->dim;
   int q = linear(g, name, "query", x, d);
-  int k = linear(g, name, "key", x, d);
-  int v = linear(g, name, "value", x, d);
-  int y =
-      nn_sdpa(g, q, k, v, s->heads, MASK_NONE, -1, 1.0f / sqrtf((float)(d / s->heads)), s->dropout);
+  int k = linear(g, name, "key", mem, d);
+  int v = linear(g, name, "value", mem, d);
+  int y = nn_sdpa(g, q, k, v, s->heads, mask, -1, 1.0f / sqrtf((float)(d / s->heads)), s->dropout);
   return linear(g, name, "proj", y, d);
 }
 
-/* x (B,T,D) -> (B,T,D): fc2(dropout(GELU(fc1(x)))) */
-static int feed_forward(struct graph *g, const char *name, int x, const struct model_spec *s) {
+int model_feed_forward(struct graph *g, const char *name, int x, const struct model_spec *s) {
   char fc1[GRAPH_NAME_LEN];
   snprintf(fc1, sizeof fc1, "%s.fc1", name);
   int h = nn_linear_act(g, fc1, x, s->ffn_dim, ACT_GELU, normal_002); /* (B,T,F) */
@@ -65,11 +63,11 @@ int model_encoder_layer(struct graph *g, const char *name, int x, const struct m
   char sub[48], norm[48];
   snprintf(sub, sizeof sub, "%s.self_attn", name);
   snprintf(norm, sizeof norm, "%s.norm_self", name);
-  int a = nn_dropout(g, self_attention(g, sub, x, s), s->dropout);
+  int a = nn_dropout(g, model_attention(g, sub, x, x, MASK_NONE, s), s->dropout);
   x = nn_layernorm(g, norm, nn_add(g, x, a));
   snprintf(sub, sizeof sub, "%s.ffn", name);
   snprintf(norm, sizeof norm, "%s.norm_ffn", name);
-  int f = nn_dropout(g, feed_forward(g, sub, x, s), s->dropout);
+  int f = nn_dropout(g, model_feed_forward(g, sub, x, s), s->dropout);
   return nn_layernorm(g, norm, nn_add(g, x, f));
 }
 

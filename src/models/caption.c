@@ -6,7 +6,6 @@
  * vocabulary at every position. Loss as the seed's solver: token
  * cross-entropy, targets <NULL> not counted, divided by B*T (all positions).
  * Init: N(0, 0.02) for Linear and Embedding weights, biases 0, LayerNorm 1/0. */
-#include <math.h>
 #include <stdio.h>
 
 #include "models/models.h"
@@ -14,32 +13,6 @@
 #include "nn/nn.h"
 
 static const struct nn_init normal_002 = {INIT_NORMAL, 0.02f, 0};
-
-static int linear(struct graph *g, const char *prefix, const char *what, int x, int out) {
-  char name[GRAPH_NAME_LEN];
-  snprintf(name, sizeof name, "%s.%s", prefix, what);
-  return nn_linear(g, name, x, out, 1, normal_002);
-}
-
-/* x (B,Tq,W), mem (B,Tk,W) -> (B,Tq,W): heads split W contiguously, scores /
- * sqrt(W/H), dropout on the attention weights. */
-static int attention(struct graph *g, const char *name, int x, int mem, enum mask_kind mask,
-                     const struct model_spec *s) {
-  const int w = s->dim;
-  int q = linear(g, name, "query", x, w);
-  int k = linear(g, name, "key", mem, w);
-  int v = linear(g, name, "value", mem, w);
-  int y = nn_sdpa(g, q, k, v, s->heads, mask, -1, 1.0f / sqrtf((float)(w / s->heads)), s->dropout);
-  return linear(g, name, "proj", y, w);
-}
-
-/* x (B,T,W) -> (B,T,W): fc2(dropout(GELU(fc1(x)))) */
-static int feed_forward(struct graph *g, const char *name, int x, const struct model_spec *s) {
-  char fc1[GRAPH_NAME_LEN];
-  snprintf(fc1, sizeof fc1, "%s.fc1", name);
-  int h = nn_linear_act(g, fc1, x, s->ffn_dim, ACT_GELU, normal_002); /* (B,T,F) */
-  return linear(g, name, "fc2", nn_dropout(g, h, s->dropout), s->dim);
-}
 
 /* x = norm_<what>(x + dropout(sub)), the post-norm residual step. */
 static int residual(struct graph *g, const char *layer, const char *what, int x, int sub,
@@ -54,14 +27,14 @@ static int decoder_layer(struct graph *g, const char *name, int x, int mem,
                          const struct model_spec *s) {
   char sub[64];
   snprintf(sub, sizeof sub, "%s.self_attn", name);
-  x = residual(g, name, "self", x, attention(g, sub, x, x, MASK_CAUSAL, s), s);
+  x = residual(g, name, "self", x, model_attention(g, sub, x, x, MASK_CAUSAL, s), s);
   /* One memory token: every query's attention weight on it is 1, so the
    * cross-attention's query and key receive no gradient; they are kept
    * because the seed's module (and its state_dict) has them. */
   snprintf(sub, sizeof sub, "%s.cross_attn", name);
-  x = residual(g, name, "cross", x, attention(g, sub, x, mem, MASK_NONE, s), s);
+  x = residual(g, name, "cross", x, model_attention(g, sub, x, mem, MASK_NONE, s), s);
   snprintf(sub, sizeof sub, "%s.ffn", name);
-  return residual(g, name, "ffn", x, feed_forward(g, sub, x, s), s);
+  return residual(g, name, "ffn", x, model_feed_forward(g, sub, x, s), s);
 }
 
 static int check_spec(const struct model_spec *s, struct ct_err *e) {

@@ -80,6 +80,14 @@ int model_caption_transformer(struct graph *g, const struct model_spec *spec, st
 /* Seed 003's self-attention over channels, x (N,C,H,W) -> x + attention,
  * 1x1-conv `name.conv_{query,key,value}` with bias. */
 int model_channel_attention(struct graph *g, const char *name, int x);
+/* Multi-head attention of x (B,Tq,D) over mem (B,Tk,D) -> (B,Tq,D):
+ * Linear `name.{query,key,value,proj}` (N(0, 0.02), bias 0), heads split D
+ * contiguously, scores / sqrt(D/H), the spec's dropout on the weights. */
+int model_attention(struct graph *g, const char *name, int x, int mem, enum mask_kind mask,
+                    const struct model_spec *s);
+/* fc2(dropout(GELU(fc1(x)))), x (B,T,D) -> (B,T,D), Linear `name.fc{1,2}`
+ * of the spec's FFN width. */
+int model_feed_forward(struct graph *g, const char *name, int x, const struct model_spec *s);
 /* Post-norm transformer encoder layer, x (B,T,D) -> (B,T,D):
  * x = norm_self(x + dropout(self_attn(x))), x = norm_ffn(x + dropout(ffn(x)));
  * multi-head attention `name.self_attn.{query,key,value,proj}` with dropout
