@@ -45,7 +45,7 @@ __global__ void ce_fwd_kernel(int n, int classes, const float *__restrict__ logi
       cnt++;
     }
   }
-  acc = block_sum_d(acc, sh);           /* only lane 0 of each warp holds row sums */
+  acc = block_sum(acc, sh);             /* only lane 0 of each warp holds row sums */
   float c = block_sum((float)cnt, shc); /* exact: counts stay far below 2^24 */
   if (threadIdx.x == 0) {
     part[blockIdx.x] = acc;

@@ -103,7 +103,7 @@ __global__ void mean_last_fwd_kernel(int rows, int cols, const float *__restrict
     double acc = 0.0;
     for (int j = lane; j < cols; j += 32)
       acc += xr[j];
-    acc = warp_sum_d(acc);
+    acc = warp_sum(acc);
     if (lane == 0) y[r] = (float)(acc / cols);
   }
 }
