@@ -117,6 +117,17 @@ static void scratch(size_t cpu_floats, size_t gpu_floats) {
   gctx.scratch_len = gpu_floats;
 }
 
+/* memset0 of a range starting inside a buffer and ending mid-float: the
+ * bytes in range are zero, the rest untouched (bytes compared exactly). */
+static void test_memset0(void) {
+  struct t x = mk(101);
+  const size_t from = 3 * sizeof(float), bytes = 37 * sizeof(float) + 2;
+  memset((char *)x.h + from, 0, bytes);
+  GPU->memset0((char *)x.d + from, bytes);
+  cmp_bytes("memset0", x.d, x.h, x.n * sizeof(float));
+  drop(&x);
+}
+
 static void test_matmul(void) {
   const int m = 37, n = 29, k = 53;
   for (int ta = 0; ta < 2; ta++)
@@ -743,6 +754,7 @@ int main(void) {
   }
   CPU = ops_cpu();
   GPU = ops_cuda();
+  test_memset0();
   test_matmul();
   test_tf32();
   test_linear();
