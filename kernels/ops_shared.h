@@ -185,4 +185,281 @@ static inline OPS_HD float ops_aug_pixel(const struct augment_params *a,
   return a->normalize ? (v - a->mean[c]) / a->std[c] : v;
 }
 
+/* ---- reductions ----------------------------------------------------------------------
+ *
+ * Every reduction over a row or a channel (the softmax and log-sum-exp sums,
+ * LayerNorm and BatchNorm statistics and their backward sums, the loss)
+ * accumulates in ops_acc_t on both backends: double. The rows are at most a
+ * few thousand values and these kernels are memory-bound, so FP64 costs
+ * nothing measurable (H100/H200 run FP64 at half the FP32 rate), and the
+ * backends then differ only in the order of a double sum (~1e-16 relative),
+ * far below float32's rounding of the results.
+ *
+ * The helpers below run over one worker's share of a row of n values,
+ * j = first, first + step, ... < n: the CPU passes (0, 1) and takes the whole
+ * row; a CUDA warp passes (lane, 32) and combines the lanes' partial results
+ * with the shuffle reductions of kernels/cuda/common.cuh. Every pass over a
+ * row uses the same share, so a worker reads back only what it wrote. */
+typedef double ops_acc_t;
+
+static inline OPS_HD float ops_row_max(const float *x, int n, int first, int step) {
+  float m = -INFINITY;
+  for (int j = first; j < n; j += step)
+    m = x[j] > m ? x[j] : m;
+  return m;
+}
+
+static inline OPS_HD ops_acc_t ops_row_sum(const float *x, int n, int first, int step) {
+  ops_acc_t s = 0;
+  for (int j = first; j < n; j += step)
+    s += x[j];
+  return s;
+}
+
+/* Sum of the float products a b (each rounded to float, as the attention's
+ * dS keeps them), a overwritten with them. */
+static inline OPS_HD ops_acc_t ops_row_mul_sum(float *a, const float *b, int n, int first,
+                                               int step) {
+  ops_acc_t s = 0;
+  for (int j = first; j < n; j += step) {
+    a[j] *= b[j];
+    s += a[j];
+  }
+  return s;
+}
+
+/* Sum of the products a b, formed in ops_acc_t. */
+static inline OPS_HD ops_acc_t ops_row_dot(const float *a, const float *b, int n, int first,
+                                           int step) {
+  ops_acc_t s = 0;
+  for (int j = first; j < n; j += step)
+    s += (ops_acc_t)a[j] * b[j];
+  return s;
+}
+
+/* ---- softmax and log-sum-exp ----
+ * softmax(x) = exp(x - max) / sum exp(x - max): subtracting the row's
+ * maximum keeps expf finite. A row of all -inf has no finite maximum and
+ * comes out NaN, as torch.softmax's. */
+
+/* y = expf(x - m) over the share (y may be x); returns the share's sum. */
+static inline OPS_HD ops_acc_t ops_softmax_exp(const float *x, float *y, int n, int first, int step,
+                                               float m) {
+  ops_acc_t s = 0;
+  for (int j = first; j < n; j += step) {
+    float e = expf(x[j] - m);
+    y[j] = e;
+    s += e;
+  }
+  return s;
+}
+
+static inline OPS_HD void ops_row_scale(float *y, int n, int first, int step, float a) {
+  for (int j = first; j < n; j += step)
+    y[j] *= a;
+}
+
+/* The whole row on one worker: the CPU's softmax (kernels/cuda/common.cuh
+ * has the warp's). */
+static inline OPS_HD void ops_softmax_row(const float *x, float *y, int n) {
+  float m = ops_row_max(x, n, 0, 1);
+  ops_row_scale(y, n, 0, 1, (float)(1.0 / ops_softmax_exp(x, y, n, 0, 1, m)));
+}
+
+/* Softmax backward over the share: dx += y (dy - dot), dot = sum(dy y). */
+static inline OPS_HD void ops_softmax_bwd_apply(const float *y, const float *dy, float *dx, int n,
+                                                int first, int step, ops_acc_t dot) {
+  const float d = (float)dot;
+  for (int j = first; j < n; j += step)
+    dx[j] += y[j] * (dy[j] - d);
+}
+
+/* Attention's dS = Pd dPd - P rowsum(Pd dPd) (kernels/cpu/attention.c),
+ * the second step: ds (holding Pd dPd) -= p dot. */
+static inline OPS_HD void ops_dsoftmax_apply(float *ds, const float *p, int n, int first, int step,
+                                             ops_acc_t dot) {
+  const float d = (float)dot;
+  for (int j = first; j < n; j += step)
+    ds[j] -= p[j] * d;
+}
+
+/* Cross-entropy's log-sum-exp, in ops_acc_t throughout (the loss is a small
+ * difference of logits of any size): the share's sum of exp(z - m) ... */
+static inline OPS_HD ops_acc_t ops_lse_expsum(const float *z, int n, int first, int step, float m) {
+  ops_acc_t s = 0;
+  for (int j = first; j < n; j += step)
+    s += exp((ops_acc_t)z[j] - m);
+  return s;
+}
+
+/* ... the row's lse = m + log(sum) ... */
+static inline OPS_HD ops_acc_t ops_lse(float m, ops_acc_t expsum) { return m + log(expsum); }
+
+/* ... then p = exp(z - lse) over the share, returning the share's
+ * sum of -log p = lse - z (label smoothing's term) ... */
+static inline OPS_HD ops_acc_t ops_ce_probs(const float *z, float *p, int n, int first, int step,
+                                            ops_acc_t lse) {
+  ops_acc_t s = 0;
+  for (int j = first; j < n; j += step) {
+    p[j] = (float)exp((ops_acc_t)z[j] - lse);
+    s += lse - z[j];
+  }
+  return s;
+}
+
+/* ... and the row's loss (1 - eps) (-log p_y) + eps mean_c(-log p_c). */
+static inline OPS_HD ops_acc_t ops_ce_row_loss(ops_acc_t lse, float z_label, ops_acc_t nll_sum,
+                                               float smoothing, int classes) {
+  const ops_acc_t eps = smoothing;
+  ops_acc_t row = (1.0 - eps) * (lse - z_label);
+  if (eps > 0) row += eps * nll_sum / classes;
+  return row;
+}
+
+/* ---- LayerNorm ----
+ * Two passes: the mean, then the squares centred on it. E[x^2] - E[x]^2
+ * cancels catastrophically when the mean is large next to the spread. */
+
+/* The share's sum of (x - mu)^2. */
+static inline OPS_HD ops_acc_t ops_centred_sq_sum(const float *x, int n, int first, int step,
+                                                  ops_acc_t mu) {
+  ops_acc_t ss = 0;
+  for (int j = first; j < n; j += step) {
+    ops_acc_t c = x[j] - mu;
+    ss += c * c;
+  }
+  return ss;
+}
+
+/* rstd from the row's centred square sum over d values (biased variance,
+ * eps inside the square root, as torch). */
+static inline OPS_HD ops_acc_t ops_ln_rstd(ops_acc_t sq_sum, int d, float eps) {
+  return 1.0 / sqrt(sq_sum / d + (ops_acc_t)eps);
+}
+
+/* y = xhat gamma + beta over the share, xhat from the unrounded statistics. */
+static inline OPS_HD void ops_ln_apply(const float *x, const float *gamma, const float *beta,
+                                       float *y, int n, int first, int step, ops_acc_t mu,
+                                       ops_acc_t rs) {
+  for (int j = first; j < n; j += step)
+    y[j] = (float)((x[j] - mu) * rs) * gamma[j] + beta[j];
+}
+
+/* xhat rebuilt from the saved float statistics, as torch's backward does. */
+static inline OPS_HD float ops_ln_xhat(float x, float mu, float rs) { return (x - mu) * rs; }
+
+/* The input gradient's two row sums over the share, g = gamma dy:
+ * sum g and sum g xhat. */
+static inline OPS_HD void ops_ln_dx_sums(const float *dy, const float *x, const float *gamma, int n,
+                                         int first, int step, float mu, float rs, ops_acc_t *sg,
+                                         ops_acc_t *sgx) {
+  ops_acc_t a = 0, b = 0;
+  for (int j = first; j < n; j += step) {
+    float g = gamma[j] * dy[j];
+    a += g;
+    b += g * ops_ln_xhat(x[j], mu, rs);
+  }
+  *sg = a;
+  *sgx = b;
+}
+
+/* dx += rstd (g - mean(g) - xhat mean(g xhat)) over the share, from the
+ * row's sums. */
+static inline OPS_HD void ops_ln_dx_apply(const float *dy, const float *x, const float *gamma,
+                                          float *dx, int n, int first, int step, float mu, float rs,
+                                          ops_acc_t sg, ops_acc_t sgx) {
+  const float mg = (float)(sg / n), mgx = (float)(sgx / n);
+  for (int j = first; j < n; j += step)
+    dx[j] += rs * (gamma[j] * dy[j] - mg - ops_ln_xhat(x[j], mu, rs) * mgx);
+}
+
+/* ---- BatchNorm ----
+ * A channel's statistics come from sums shifted by a value near the mean
+ * (the mean of a first pass, or on the CPU the channel's first element):
+ * s1 = sum (x - shift), s2 = sum (x - shift)^2 over count values. With the
+ * shift within a few standard deviations of the mean, s2 / count - dm^2
+ * loses at most a digit of ops_acc_t, where unshifted E[x^2] - E[x]^2
+ * would lose all of float32's. */
+struct ops_bn_stats {
+  ops_acc_t mean, var, rstd; /* var biased: it normalises */
+};
+
+static inline OPS_HD struct ops_bn_stats ops_bn_stats(ops_acc_t shift, ops_acc_t s1, ops_acc_t s2,
+                                                      ops_acc_t count, float eps) {
+  struct ops_bn_stats st;
+  ops_acc_t dm = s1 / count;
+  st.var = fmax(s2 / count - dm * dm, 0.0);
+  st.mean = shift + dm;
+  st.rstd = 1.0 / sqrt(st.var + eps);
+  return st;
+}
+
+/* Running statistics from the batch's mean and biased variance over `count`
+ * values. torch divides by count - 1 for the running estimate; with a
+ * single value it would store inf/nan, here the biased value is kept. */
+static inline OPS_HD void ops_bn_running(float *running_mean, float *running_var, float momentum,
+                                         ops_acc_t mean, ops_acc_t var, ops_acc_t count) {
+  ops_acc_t unbiased = count > 1.0 ? var * count / (count - 1.0) : var;
+  *running_mean = (float)((1.0 - momentum) * *running_mean + momentum * mean);
+  *running_var = (float)((1.0 - momentum) * *running_var + momentum * unbiased);
+}
+
+/* Eval mode normalises with the running variance. */
+static inline OPS_HD ops_acc_t ops_bn_eval_rstd(float running_var, float eps) {
+  return 1.0 / sqrt((ops_acc_t)running_var + eps);
+}
+
+/* y = x a + b per channel, a = rstd gamma, b = beta - mean a, as torch's
+ * CPU kernel folds it. */
+struct ops_bn_affine {
+  float a, b;
+};
+static inline OPS_HD struct ops_bn_affine ops_bn_affine(float gamma, float beta, ops_acc_t mean,
+                                                        ops_acc_t rstd) {
+  struct ops_bn_affine f = {(float)(rstd * gamma), (float)(beta - mean * rstd * gamma)};
+  return f;
+}
+
+/* dx += gamma rstd (dy - mean(dy) - xhat mean(dy xhat)) written as
+ * dx += dy k + (x - mean) q + r, from a channel's sum dy and
+ * sum dy xhat over count values; centring x first keeps the float
+ * arithmetic free of cancellation. */
+struct ops_bn_dx {
+  float k, q, r;
+};
+static inline OPS_HD struct ops_bn_dx ops_bn_dx(float gamma, float rstd, ops_acc_t sum_dy,
+                                                ops_acc_t sum_dy_xhat, ops_acc_t count) {
+  ops_acc_t g = (ops_acc_t)gamma * rstd;
+  struct ops_bn_dx f = {(float)g, (float)(-g * rstd * sum_dy_xhat / count),
+                        (float)(-g * sum_dy / count)};
+  return f;
+}
+
+static inline OPS_HD float ops_bn_dx_elem(struct ops_bn_dx f, float dy, float x, float mean) {
+  return dy * f.k + (x - mean) * f.q + f.r;
+}
+
+/* ---- MaxPool2d ----
+ * The k x k window of output (oy, ox) at stride s in a plane of width w
+ * (no padding, floor mode): its maximum into *best, its flat index in the
+ * plane returned. As torch: start from -inf at the window's first element,
+ * take strictly greater values (the first maximum wins) or NaN (v != v: NaN
+ * propagates). */
+static inline OPS_HD int32_t ops_maxpool_window(const float *plane, int w, int k, int s, int oy,
+                                                int ox, float *best) {
+  int32_t best_i = oy * s * w + ox * s;
+  float m = -INFINITY;
+  for (int ki = 0; ki < k; ki++)
+    for (int kj = 0; kj < k; kj++) {
+      int32_t i = (oy * s + ki) * w + ox * s + kj;
+      float v = plane[i];
+      if (v > m || v != v) {
+        m = v;
+        best_i = i;
+      }
+    }
+  *best = m;
+  return best_i;
+}
+
 #endif

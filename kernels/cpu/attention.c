@@ -37,17 +37,7 @@ static void softmax_row(const struct attn_shape *s, int i, float *row) {
     for (int j = 0; j < tk; j++)
       if (m[j] == 0.0f) row[j] = -INFINITY;
   }
-  float mx = -INFINITY;
-  for (int j = 0; j < tk; j++)
-    mx = row[j] > mx ? row[j] : mx;
-  double sum = 0;
-  for (int j = 0; j < tk; j++) {
-    row[j] = expf(row[j] - mx);
-    sum += row[j];
-  }
-  const float inv = (float)(1.0 / sum);
-  for (int j = 0; j < tk; j++)
-    row[j] *= inv;
+  ops_softmax_row(row, row, tk);
 }
 
 void cpu_attention_fwd(const struct ops_ctx *ctx, const struct attn_shape *s, const float *q,
@@ -113,14 +103,7 @@ void cpu_attention_bwd(const struct ops_ctx *ctx, const struct attn_shape *s, co
       for (int i = 0; i < tq; i++) {
         float *dsr = ds + (size_t)i * tk;
         const float *pr = pg + (size_t)i * tk, *pdr = pd + (size_t)i * tk;
-        double dot = 0;
-        for (int j = 0; j < tk; j++) {
-          dsr[j] *= pdr[j];
-          dot += dsr[j];
-        }
-        const float dotf = (float)dot;
-        for (int j = 0; j < tk; j++)
-          dsr[j] -= pr[j] * dotf;
+        ops_dsoftmax_apply(dsr, pr, tk, 0, 1, ops_row_mul_sum(dsr, pdr, tk, 0, 1));
       }
       /* dQ += scale dS K;  dK += scale dS^T Q */
       if (dq)

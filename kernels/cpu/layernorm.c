@@ -4,9 +4,10 @@
 #include <stddef.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops_shared.h"
 
 /* Columns per block when summing dgamma/dbeta down the rows: one cache line
- * of each row, with double accumulators that fit in registers. */
+ * of each row, with accumulators that fit in registers. */
 enum { LN_COL_BLOCK = 16 };
 
 void cpu_layernorm_fwd(const struct ops_ctx *ctx, int rows, int d, const float *x,
@@ -17,20 +18,9 @@ void cpu_layernorm_fwd(const struct ops_ctx *ctx, int rows, int d, const float *
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (size_t)r * d;
     float *yr = y + (size_t)r * d;
-    /* Two passes in double: a large mean next to a small spread would
-     * otherwise cancel catastrophically in E[x^2] - E[x]^2. */
-    double s = 0;
-    for (int j = 0; j < d; j++)
-      s += xr[j];
-    double mu = s / d;
-    double ss = 0;
-    for (int j = 0; j < d; j++) {
-      double c = xr[j] - mu;
-      ss += c * c;
-    }
-    double rs = 1.0 / sqrt(ss / d + (double)eps);
-    for (int j = 0; j < d; j++)
-      yr[j] = (float)((xr[j] - mu) * rs) * gamma[j] + beta[j];
+    const ops_acc_t mu = ops_row_sum(xr, d, 0, 1) / d;
+    const ops_acc_t rs = ops_ln_rstd(ops_centred_sq_sum(xr, d, 0, 1, mu), d, eps);
+    ops_ln_apply(xr, gamma, beta, yr, d, 0, 1, mu, rs);
     mean[r] = (float)mu;
     rstd[r] = (float)rs;
   }
@@ -46,19 +36,9 @@ void cpu_layernorm_bwd(const struct ops_ctx *ctx, int rows, int d, const float *
     for (int r = 0; r < rows; r++) {
       const float *xr = x + (size_t)r * d, *dyr = dy + (size_t)r * d;
       float *dxr = dx + (size_t)r * d;
-      const float mu = mean[r], rs = rstd[r];
-      /* dx = rstd (g - mean(g) - xhat mean(g xhat)), g = gamma dy */
-      double sg = 0, sgx = 0;
-      for (int j = 0; j < d; j++) {
-        float g = gamma[j] * dyr[j];
-        sg += g;
-        sgx += g * ((xr[j] - mu) * rs);
-      }
-      const float mg = (float)(sg / d), mgx = (float)(sgx / d);
-      for (int j = 0; j < d; j++) {
-        float xhat = (xr[j] - mu) * rs;
-        dxr[j] += rs * (gamma[j] * dyr[j] - mg - xhat * mgx);
-      }
+      ops_acc_t sg, sgx;
+      ops_ln_dx_sums(dyr, xr, gamma, d, 0, 1, mean[r], rstd[r], &sg, &sgx);
+      ops_ln_dx_apply(dyr, xr, gamma, dxr, d, 0, 1, mean[r], rstd[r], sg, sgx);
     }
   }
   if (!dgamma && !dbeta) return;
@@ -69,12 +49,12 @@ void cpu_layernorm_bwd(const struct ops_ctx *ctx, int rows, int d, const float *
   for (int blk = 0; blk < blocks; blk++) {
     const int j0 = blk * LN_COL_BLOCK;
     const int nj = d - j0 < LN_COL_BLOCK ? d - j0 : LN_COL_BLOCK;
-    double sg[LN_COL_BLOCK] = {0}, sb[LN_COL_BLOCK] = {0};
+    ops_acc_t sg[LN_COL_BLOCK] = {0}, sb[LN_COL_BLOCK] = {0};
     for (int r = 0; r < rows; r++) {
       const float *xr = x + (size_t)r * d + j0, *dyr = dy + (size_t)r * d + j0;
       const float mu = mean[r], rs = rstd[r];
       for (int j = 0; j < nj; j++) {
-        sg[j] += dyr[j] * ((xr[j] - mu) * rs);
+        sg[j] += dyr[j] * ops_ln_xhat(xr[j], mu, rs);
         sb[j] += dyr[j];
       }
     }

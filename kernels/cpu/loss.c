@@ -11,10 +11,10 @@
  * validates labels); such a row is treated as ignored rather than read out of
  * bounds. With no counted row and no divisor the loss is 0/0 = NaN, as in
  * torch, and the backward adds nothing. */
-#include <math.h>
 #include <stddef.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops_shared.h"
 
 /* The forward sums row losses in at most this many fixed row blocks, then
  * adds the block sums in order: the result does not depend on the thread
@@ -30,43 +30,29 @@ void cpu_cross_entropy_fwd(const struct ops_ctx *ctx, int n, int classes, const 
                            float *probs, float *loss, int32_t *count) {
   /* logits, probs (n, classes); labels (n) */
   const int blocks = n < CE_BLOCKS ? n : CE_BLOCKS;
-  double block_loss[CE_BLOCKS] = {0};
+  ops_acc_t block_loss[CE_BLOCKS] = {0};
   int block_count[CE_BLOCKS] = {0};
-  const double eps = smoothing;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
   for (int blk = 0; blk < blocks; blk++) {
     const int r0 = (int)((long)n * blk / blocks), r1 = (int)((long)n * (blk + 1) / blocks);
     for (int r = r0; r < r1; r++) {
       const float *z = logits + (size_t)r * classes;
       float *pr = probs + (size_t)r * classes;
-      float mx = -INFINITY;
-      for (int c = 0; c < classes; c++)
-        mx = z[c] > mx ? z[c] : mx;
-      double se = 0;
-      for (int c = 0; c < classes; c++)
-        se += exp((double)z[c] - mx);
-      const double lse = mx + log(se); /* -log p_c = lse - z_c */
-      for (int c = 0; c < classes; c++)
-        pr[c] = (float)exp((double)z[c] - lse);
+      const float mx = ops_row_max(z, classes, 0, 1);
+      const ops_acc_t lse = ops_lse(mx, ops_lse_expsum(z, classes, 0, 1, mx));
+      const ops_acc_t nll_sum = ops_ce_probs(z, pr, classes, 0, 1, lse);
       if (!counted(labels[r], classes, ignore_index)) continue;
-      double row = (1.0 - eps) * (lse - z[labels[r]]);
-      if (eps > 0) {
-        double s = 0;
-        for (int c = 0; c < classes; c++)
-          s += lse - z[c];
-        row += eps * s / classes;
-      }
-      block_loss[blk] += row;
+      block_loss[blk] += ops_ce_row_loss(lse, z[labels[r]], nll_sum, smoothing, classes);
       block_count[blk]++;
     }
   }
-  double total = 0;
+  ops_acc_t total = 0;
   int cnt = 0;
   for (int blk = 0; blk < blocks; blk++) {
     total += block_loss[blk];
     cnt += block_count[blk];
   }
-  const double denom = divisor > 0.0f ? (double)divisor : (double)cnt;
+  const ops_acc_t denom = divisor > 0.0f ? (ops_acc_t)divisor : (ops_acc_t)cnt;
   *loss = (float)(total / denom);
   *count = cnt;
 }

@@ -1,8 +1,8 @@
 /* pool.c — MaxPool2d (no padding, floor mode) and the two mean reductions.
  * Every output is owned by one thread; reductions run in a fixed order. */
-#include <math.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops_shared.h"
 
 void cpu_maxpool2d_fwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int k, int s,
                        const float *x, float *y, int32_t *idx) {
@@ -14,24 +14,8 @@ void cpu_maxpool2d_fwd(const struct ops_ctx *ctx, int n, int c, int h, int w, in
     float *yp = y + pl * oh * ow;     /* (oh, ow) */
     int32_t *ip = idx + pl * oh * ow;
     for (int oy = 0; oy < oh; oy++)
-      for (int ox = 0; ox < ow; ox++) {
-        /* As torch's CPU kernel: start from -inf at the window's first
-         * element, take strictly greater values (first maximum wins) or NaN
-         * (NaN propagates). */
-        int best_i = oy * s * w + ox * s;
-        float best = -INFINITY;
-        for (int ki = 0; ki < k; ki++)
-          for (int kj = 0; kj < k; kj++) {
-            int i = (oy * s + ki) * w + ox * s + kj;
-            float v = xp[i];
-            if (v > best || isnan(v)) {
-              best = v;
-              best_i = i;
-            }
-          }
-        yp[oy * ow + ox] = best;
-        ip[oy * ow + ox] = best_i;
-      }
+      for (int ox = 0; ox < ow; ox++)
+        ip[oy * ow + ox] = ops_maxpool_window(xp, w, k, s, oy, ox, yp + oy * ow + ox);
   }
 }
 
@@ -81,19 +65,19 @@ void cpu_mean_mid_bwd(const struct ops_ctx *ctx, int b, int t, int d, const floa
 }
 
 void cpu_mean_last_fwd(const struct ops_ctx *ctx, int rows, int cols, const float *x, float *y) {
-  /* y (rows) = mean of each row of x (rows, cols), in double through eight
-   * independent accumulators (vectorisable, fixed order). */
+  /* y (rows) = mean of each row of x (rows, cols), in ops_acc_t through
+   * eight independent accumulators (vectorisable, fixed order). */
 #pragma omp parallel for schedule(static) num_threads(ctx->threads)
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (size_t)r * cols;
-    double acc[8] = {0};
+    ops_acc_t acc[8] = {0};
     int j = 0;
     for (; j + 8 <= cols; j += 8)
       for (int l = 0; l < 8; l++)
         acc[l] += xr[j + l];
     for (; j < cols; j++)
       acc[0] += xr[j];
-    double sum = 0.0;
+    ops_acc_t sum = 0.0;
     for (int l = 0; l < 8; l++)
       sum += acc[l];
     y[r] = (float)(sum / cols);

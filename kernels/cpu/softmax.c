@@ -5,30 +5,16 @@
  * never produce such rows (every query sees at least itself); if one appears
  * it surfaces through the trainer's NaN check instead of as plausible
  * numbers. A row with some -inf entries is fine: they get probability 0. */
-#include <math.h>
 #include <stddef.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops_shared.h"
 
 void cpu_softmax_fwd(const struct ops_ctx *ctx, int rows, int cols, const float *x, float *y) {
   /* x, y (rows, cols); y may be x */
 #pragma omp parallel for num_threads(ctx->threads) schedule(static)
-  for (int r = 0; r < rows; r++) {
-    const float *xr = x + (size_t)r * cols;
-    float *yr = y + (size_t)r * cols;
-    float m = -INFINITY;
-    for (int j = 0; j < cols; j++)
-      m = xr[j] > m ? xr[j] : m;
-    double s = 0;
-    for (int j = 0; j < cols; j++) {
-      float e = expf(xr[j] - m);
-      yr[j] = e;
-      s += e;
-    }
-    const float inv = (float)(1.0 / s);
-    for (int j = 0; j < cols; j++)
-      yr[j] *= inv;
-  }
+  for (int r = 0; r < rows; r++)
+    ops_softmax_row(x + (size_t)r * cols, y + (size_t)r * cols, cols);
 }
 
 void cpu_softmax_bwd(const struct ops_ctx *ctx, int rows, int cols, const float *y, const float *dy,
@@ -38,11 +24,6 @@ void cpu_softmax_bwd(const struct ops_ctx *ctx, int rows, int cols, const float 
   for (int r = 0; r < rows; r++) {
     const float *yr = y + (size_t)r * cols, *dyr = dy + (size_t)r * cols;
     float *dxr = dx + (size_t)r * cols;
-    double dot = 0;
-    for (int j = 0; j < cols; j++)
-      dot += (double)dyr[j] * yr[j];
-    const float d = (float)dot;
-    for (int j = 0; j < cols; j++)
-      dxr[j] += yr[j] * (dyr[j] - d);
+    ops_softmax_bwd_apply(yr, dyr, dxr, cols, 0, 1, ops_row_dot(dyr, yr, cols, 0, 1));
   }
 }

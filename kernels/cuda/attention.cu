@@ -3,8 +3,9 @@
  * Small tiles (tq, tk, dh <= 64: attn_cnn's 64 tokens of width 64) take one
  * fused forward kernel per (image, head): K and V sit in shared memory, each
  * warp takes query rows, its lanes own two keys each for the scores and the
- * softmax (shuffle reductions) and two output columns each for P V, so
- * scores never leave the SM except as the saved probabilities.
+ * softmax (common.cuh's warp_softmax over the row in shared memory) and two
+ * output columns each for P V, so scores never leave the SM except as the
+ * saved probabilities.
  *
  * Larger shapes go through cuBLAS: S = Q K^T as strided-batched GEMMs, one
  * kernel for scale + mask + softmax (+ dropout), then Out = P V. With one
@@ -61,30 +62,21 @@ __global__ void attn_fused_fwd(struct attn_shape s, const float *__restrict__ q,
     for (int c = lane; c < dh; c += 32)
       qrow[c] = qg[(size_t)i * s.ldq + c];
     __syncwarp(0xffffffffu);
-    float sc[2], mx = -INFINITY;
-    for (int t = 0; t < 2; t++) {
-      int j = lane + 32 * t;
+    /* Each lane scores, normalises and reads back only its own keys j:
+     * no warp barrier between the passes over prow. */
+    for (int j = lane; j < tk; j += 32) {
       float a = -INFINITY;
-      if (j < tk && !masked(s.mask, s.given_mask, tk, i, j)) {
+      if (!masked(s.mask, s.given_mask, tk, i, j)) {
         a = 0.0f;
         for (int c = 0; c < dh; c++)
           a += qrow[c] * ksh[j * ks + c];
         a *= s.scale;
       }
-      sc[t] = a;
-      mx = a > mx ? a : mx;
+      prow[j] = a;
     }
-    mx = warp_max(mx);
-    float sum = 0.0f;
-    for (int t = 0; t < 2; t++) {
-      sc[t] = expf(sc[t] - mx);
-      sum += lane + 32 * t < tk ? sc[t] : 0.0f;
-    }
-    float inv = 1.0f / warp_sum(sum);
-    for (int t = 0; t < 2; t++) {
-      int j = lane + 32 * t;
-      if (j >= tk) continue;
-      float pj = sc[t] * inv;
+    warp_softmax(prow, prow, tk, lane);
+    for (int j = lane; j < tk; j += 32) {
+      float pj = prow[j];
       size_t at = (size_t)g * plane + (size_t)i * tk + j;
       probs[at] = pj;
       if (p > 0.0f) {
@@ -114,23 +106,11 @@ __global__ void attn_softmax_kernel(struct attn_shape s, float p, float keep_sca
   for (int r = blockIdx.x * AT_WARPS + threadIdx.x / 32; r < rows; r += gridDim.x * AT_WARPS) {
     int i = r % s.tq;
     float *row = probs + (size_t)r * tk;
-    float mx = -INFINITY;
+    for (int j = lane; j < tk; j += 32)
+      row[j] = masked(s.mask, s.given_mask, tk, i, j) ? -INFINITY : row[j] * s.scale;
+    warp_softmax(row, row, tk, lane);
     for (int j = lane; j < tk; j += 32) {
-      float a = masked(s.mask, s.given_mask, tk, i, j) ? -INFINITY : row[j] * s.scale;
-      row[j] = a;
-      mx = a > mx ? a : mx;
-    }
-    mx = warp_max(mx);
-    float sum = 0.0f;
-    for (int j = lane; j < tk; j += 32) {
-      float e = expf(row[j] - mx);
-      row[j] = e;
-      sum += e;
-    }
-    float inv = 1.0f / warp_sum(sum);
-    for (int j = lane; j < tk; j += 32) {
-      float pj = row[j] * inv;
-      row[j] = pj;
+      float pj = row[j];
       if (p > 0.0f) {
         size_t at = (size_t)r * tk + j;
         probs_drop[at] = ops_dropout_keep(key, counter, at, p) ? pj * keep_scale : 0.0f;
@@ -146,15 +126,7 @@ __global__ void attn_dsoftmax_kernel(int rows, int tk, const float *__restrict__
   for (int r = blockIdx.x * AT_WARPS + threadIdx.x / 32; r < rows; r += gridDim.x * AT_WARPS) {
     const float *pr = probs + (size_t)r * tk, *pdr = pd + (size_t)r * tk;
     float *dr = ds + (size_t)r * tk;
-    float dot = 0.0f;
-    for (int j = lane; j < tk; j += 32) {
-      float e = dr[j] * pdr[j];
-      dr[j] = e;
-      dot += e;
-    }
-    dot = warp_sum(dot);
-    for (int j = lane; j < tk; j += 32)
-      dr[j] -= pr[j] * dot;
+    ops_dsoftmax_apply(dr, pr, tk, lane, 32, warp_sum(ops_row_mul_sum(dr, pdr, tk, lane, 32)));
   }
 }
 

@@ -1,8 +1,9 @@
 /* batchnorm.cu — BatchNorm2d over x (n, c, hw), torch semantics (biased
  * variance to normalise, unbiased into the running estimate). One block per
- * channel: the statistics are block reductions (mean first, then the
- * centred squares: no cancellation), the same block then normalises, so a
- * channel's values are read three times and written once. Synchronised
+ * channel: the statistics are block reductions in ops_acc_t (mean first,
+ * then the centred squares: no cancellation) finished by ops_shared.h's
+ * maths, the same block then normalises, so a channel's values are read
+ * three times and written once. Synchronised
  * BatchNorm (ctx->reduce_sum set) splits that kernel where the replicas'
  * sums must be added. */
 #include "kernels/cuda/common.cuh"
@@ -14,42 +15,77 @@ static __device__ __forceinline__ size_t bn_at(size_t e, int ch, int hw, size_t 
   return (e / hw) * plane + (size_t)ch * hw + e % hw;
 }
 
-/* Running statistics from the batch mean and biased variance over `count`
- * values (count 1: torch would store inf/nan; the biased 0 is kept, as on
- * the CPU), and the saved mean and rstd for backward. Thread 0 only. */
-static __device__ __forceinline__ void bn_store_stats(int ch, float mean, float var, float rstd,
-                                                      size_t count, float momentum,
+/* The running statistics and the saved mean and rstd for backward, from
+ * the batch's statistics over `count` values. Thread 0 only. */
+static __device__ __forceinline__ void bn_store_stats(int ch, struct ops_bn_stats st,
+                                                      ops_acc_t count, float momentum,
                                                       float *running_mean, float *running_var,
                                                       float *save_mean, float *save_rstd) {
-  float unbiased = count > 1 ? var * (float)count / (float)(count - 1) : var;
-  running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * mean;
-  running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * unbiased;
-  save_mean[ch] = mean;
-  save_rstd[ch] = rstd;
+  ops_bn_running(running_mean + ch, running_var + ch, momentum, st.mean, st.var, count);
+  save_mean[ch] = (float)st.mean;
+  save_rstd[ch] = (float)st.rstd;
 }
 
-/* y = x * a + b over channel ch, a = rstd * gamma, b = beta - mean * a. */
+/* y = x a + b over channel ch (ops_bn_affine). */
 static __device__ __forceinline__ void bn_apply(int ch, int hw, size_t plane, size_t count,
-                                                const float *x, float mean, float rstd,
+                                                const float *x, ops_acc_t mean, ops_acc_t rstd,
                                                 const float *gamma, const float *beta, float *y) {
-  float a = rstd * gamma[ch], b = beta[ch] - mean * a;
+  const struct ops_bn_affine f = ops_bn_affine(gamma[ch], beta[ch], mean, rstd);
   for (size_t e = threadIdx.x; e < count; e += blockDim.x) {
     size_t at = bn_at(e, ch, hw, plane);
-    y[at] = x[at] * a + b;
+    y[at] = x[at] * f.a + f.b;
   }
 }
 
-/* dx += dy k + (x - mean) q + r over channel ch, with k = gamma rstd,
- * q = -k rstd sum(dy xhat) / count, r = -k sum(dy) / count (the CPU's fold). */
+/* dx += dy k + (x - mean) q + r over channel ch (ops_bn_dx). */
 static __device__ __forceinline__ void bn_dx(int ch, int hw, size_t plane, size_t count,
-                                             const float *dy, const float *x, float mean, float k,
-                                             float q, float r, float *dx) {
+                                             const float *dy, const float *x, float mean,
+                                             struct ops_bn_dx f, float *dx) {
   for (size_t e = threadIdx.x; e < count; e += blockDim.x) {
     size_t at = bn_at(e, ch, hw, plane);
-    dx[at] += dy[at] * k + (x[at] - mean) * q + r;
+    dx[at] += ops_bn_dx_elem(f, dy[at], x[at], mean);
   }
 }
 
+/* The channel's sum over the block. */
+static __device__ __forceinline__ ops_acc_t bn_sum(int ch, int hw, size_t plane, size_t count,
+                                                   const float *x, ops_acc_t *sh) {
+  ops_acc_t a = 0;
+  for (size_t e = threadIdx.x; e < count; e += blockDim.x)
+    a += x[bn_at(e, ch, hw, plane)];
+  return block_sum(a, sh);
+}
+
+/* The channel's sum of x - shift and of its square over the block. */
+static __device__ __forceinline__ void bn_shifted_sums(int ch, int hw, size_t plane, size_t count,
+                                                       const float *x, ops_acc_t shift,
+                                                       ops_acc_t *sh, ops_acc_t *s1,
+                                                       ops_acc_t *s2) {
+  ops_acc_t a = 0, b = 0;
+  for (size_t e = threadIdx.x; e < count; e += blockDim.x) {
+    ops_acc_t d = x[bn_at(e, ch, hw, plane)] - shift;
+    a += d;
+    b += d * d;
+  }
+  *s1 = block_sum(a, sh);
+  *s2 = block_sum(b, sh);
+}
+
+/* The channel's sum of dy and of dy (x - mean) over the block. */
+static __device__ __forceinline__ void bn_grad_sums(int ch, int hw, size_t plane, size_t count,
+                                                    const float *dy, const float *x, ops_acc_t mean,
+                                                    ops_acc_t *sh, ops_acc_t *s1, ops_acc_t *s2) {
+  ops_acc_t a = 0, b = 0;
+  for (size_t e = threadIdx.x; e < count; e += blockDim.x) {
+    size_t at = bn_at(e, ch, hw, plane);
+    a += dy[at];
+    b += dy[at] * (x[at] - mean);
+  }
+  *s1 = block_sum(a, sh);
+  *s2 = block_sum(b, sh);
+}
+
+/* Training: the mean first, then the sums centred on it (ops_bn_stats). */
 __global__ void batchnorm_fwd_kernel(int n, int c, int hw, const float *__restrict__ x,
                                      const float *__restrict__ gamma,
                                      const float *__restrict__ beta,
@@ -57,28 +93,23 @@ __global__ void batchnorm_fwd_kernel(int n, int c, int hw, const float *__restri
                                      float *__restrict__ running_var, float momentum, float eps,
                                      int training, float *__restrict__ y,
                                      float *__restrict__ save_mean, float *__restrict__ save_rstd) {
-  __shared__ float sh[33];
+  __shared__ ops_acc_t sh[33];
   int ch = blockIdx.x;
   size_t plane = (size_t)c * hw, count = (size_t)n * hw;
-  float mean, rstd;
+  ops_acc_t mean, rstd;
   if (training) {
-    float s = 0.0f;
-    for (size_t e = threadIdx.x; e < count; e += blockDim.x)
-      s += x[bn_at(e, ch, hw, plane)];
-    mean = block_sum(s, sh) / (float)count;
-    float ss = 0.0f;
-    for (size_t e = threadIdx.x; e < count; e += blockDim.x) {
-      float d = x[bn_at(e, ch, hw, plane)] - mean;
-      ss += d * d;
-    }
-    float var = block_sum(ss, sh) / (float)count;
-    rstd = rsqrtf(var + eps);
+    const ops_acc_t shift = bn_sum(ch, hw, plane, count, x, sh) / count;
+    ops_acc_t s1, s2;
+    bn_shifted_sums(ch, hw, plane, count, x, shift, sh, &s1, &s2);
+    struct ops_bn_stats st = ops_bn_stats(shift, s1, s2, (ops_acc_t)count, eps);
+    mean = st.mean;
+    rstd = st.rstd;
     if (threadIdx.x == 0)
-      bn_store_stats(ch, mean, var, rstd, count, momentum, running_mean, running_var, save_mean,
+      bn_store_stats(ch, st, (ops_acc_t)count, momentum, running_mean, running_var, save_mean,
                      save_rstd);
   } else {
     mean = running_mean[ch];
-    rstd = rsqrtf(running_var[ch] + eps);
+    rstd = ops_bn_eval_rstd(running_var[ch], eps);
   }
   bn_apply(ch, hw, plane, count, x, mean, rstd, gamma, beta, y);
 }
@@ -91,13 +122,10 @@ __global__ void batchnorm_fwd_kernel(int n, int c, int hw, const float *__restri
  * p1 = [sum x (c), count] and p2 = [sum (x - mean) (c), sum (x - mean)^2 (c)]. */
 __global__ void bn_sync_sum_kernel(int n, int c, int hw, const float *__restrict__ x,
                                    double *__restrict__ p1) {
-  __shared__ double sh[33];
+  __shared__ ops_acc_t sh[33];
   int ch = blockIdx.x;
   size_t plane = (size_t)c * hw, count = (size_t)n * hw;
-  double s = 0.0;
-  for (size_t e = threadIdx.x; e < count; e += blockDim.x)
-    s += x[bn_at(e, ch, hw, plane)];
-  s = block_sum_d(s, sh);
+  ops_acc_t s = bn_sum(ch, hw, plane, count, x, sh);
   if (threadIdx.x == 0) {
     p1[ch] = s;
     if (ch == 0) p1[c] = (double)count;
@@ -106,17 +134,11 @@ __global__ void bn_sync_sum_kernel(int n, int c, int hw, const float *__restrict
 
 __global__ void bn_sync_centred_kernel(int n, int c, int hw, const float *__restrict__ x,
                                        const double *__restrict__ p1, double *__restrict__ p2) {
-  __shared__ double sh[33];
+  __shared__ ops_acc_t sh[33];
   int ch = blockIdx.x;
   size_t plane = (size_t)c * hw, count = (size_t)n * hw;
-  double mean = p1[ch] / p1[c], s1 = 0.0, s2 = 0.0;
-  for (size_t e = threadIdx.x; e < count; e += blockDim.x) {
-    double d = x[bn_at(e, ch, hw, plane)] - mean;
-    s1 += d;
-    s2 += d * d;
-  }
-  s1 = block_sum_d(s1, sh);
-  s2 = block_sum_d(s2, sh);
+  ops_acc_t s1, s2;
+  bn_shifted_sums(ch, hw, plane, count, x, p1[ch] / p1[c], sh, &s1, &s2);
   if (threadIdx.x == 0) {
     p2[ch] = s1;
     p2[c + ch] = s2;
@@ -133,13 +155,11 @@ __global__ void bn_sync_apply_kernel(int n, int c, int hw, const float *__restri
                                      float *__restrict__ save_rstd) {
   int ch = blockIdx.x;
   size_t plane = (size_t)c * hw, count = (size_t)n * hw;
-  double total = p1[c], dm = p2[ch] / total;
-  double var = fmax(p2[c + ch] / total - dm * dm, 0.0), mean = p1[ch] / total + dm;
-  double rstd = 1.0 / sqrt(var + eps);
+  ops_acc_t total = p1[c];
+  struct ops_bn_stats st = ops_bn_stats(p1[ch] / total, p2[ch], p2[c + ch], total, eps);
   if (threadIdx.x == 0)
-    bn_store_stats(ch, (float)mean, (float)var, (float)rstd, (size_t)total, momentum, running_mean,
-                   running_var, save_mean, save_rstd);
-  bn_apply(ch, hw, plane, count, x, (float)mean, (float)rstd, gamma, beta, y);
+    bn_store_stats(ch, st, total, momentum, running_mean, running_var, save_mean, save_rstd);
+  bn_apply(ch, hw, plane, count, x, st.mean, st.rstd, gamma, beta, y);
 }
 
 __global__ void batchnorm_bwd_kernel(int n, int c, int hw, const float *__restrict__ dy,
@@ -147,26 +167,19 @@ __global__ void batchnorm_bwd_kernel(int n, int c, int hw, const float *__restri
                                      const float *__restrict__ save_mean,
                                      const float *__restrict__ save_rstd, float *__restrict__ dx,
                                      float *__restrict__ dgamma, float *__restrict__ dbeta) {
-  __shared__ float sh[33];
+  __shared__ ops_acc_t sh[33];
   int ch = blockIdx.x;
   size_t plane = (size_t)c * hw, count = (size_t)n * hw;
-  float mean = save_mean[ch], rstd = save_rstd[ch];
-  float s1 = 0.0f, s2 = 0.0f;
-  for (size_t e = threadIdx.x; e < count; e += blockDim.x) {
-    size_t at = bn_at(e, ch, hw, plane);
-    s1 += dy[at];
-    s2 += dy[at] * (x[at] - mean);
-  }
-  float sum_dy = block_sum(s1, sh);
-  float sum_dy_xhat = block_sum(s2, sh) * rstd;
+  ops_acc_t sum_dy, sum_dyx;
+  bn_grad_sums(ch, hw, plane, count, dy, x, save_mean[ch], sh, &sum_dy, &sum_dyx);
+  ops_acc_t sum_dy_xhat = sum_dyx * save_rstd[ch];
   if (threadIdx.x == 0) {
-    if (dgamma) dgamma[ch] += sum_dy_xhat;
-    if (dbeta) dbeta[ch] += sum_dy;
+    if (dgamma) dgamma[ch] += (float)sum_dy_xhat;
+    if (dbeta) dbeta[ch] += (float)sum_dy;
   }
   if (!dx) return;
-  float k = gamma[ch] * rstd;
-  bn_dx(ch, hw, plane, count, dy, x, mean, k, -k * rstd * sum_dy_xhat / (float)count,
-        -k * sum_dy / (float)count, dx);
+  bn_dx(ch, hw, plane, count, dy, x, save_mean[ch],
+        ops_bn_dx(gamma[ch], save_rstd[ch], sum_dy, sum_dy_xhat, (ops_acc_t)count), dx);
 }
 
 /* Sync backward: dgamma and dbeta take this replica's sums (the gradient
@@ -179,17 +192,12 @@ __global__ void bn_sync_bwd_sum_kernel(int n, int c, int hw, const float *__rest
                                        const float *__restrict__ save_rstd,
                                        float *__restrict__ dgamma, float *__restrict__ dbeta,
                                        double *__restrict__ sums) {
-  __shared__ double sh[33];
+  __shared__ ops_acc_t sh[33];
   int ch = blockIdx.x;
   size_t plane = (size_t)c * hw, count = (size_t)n * hw;
-  double mean = save_mean[ch], s1 = 0.0, s2 = 0.0;
-  for (size_t e = threadIdx.x; e < count; e += blockDim.x) {
-    size_t at = bn_at(e, ch, hw, plane);
-    s1 += dy[at];
-    s2 += dy[at] * (x[at] - mean);
-  }
-  s1 = block_sum_d(s1, sh);
-  s2 = block_sum_d(s2, sh) * save_rstd[ch];
+  ops_acc_t s1, s2;
+  bn_grad_sums(ch, hw, plane, count, dy, x, save_mean[ch], sh, &s1, &s2);
+  s2 *= save_rstd[ch];
   if (threadIdx.x == 0) {
     if (dgamma) dgamma[ch] += (float)s2;
     if (dbeta) dbeta[ch] += (float)s1;
@@ -206,9 +214,8 @@ __global__ void bn_sync_dx_kernel(int n, int c, int hw, const float *__restrict_
                                   const double *__restrict__ sums, float *__restrict__ dx) {
   int ch = blockIdx.x;
   size_t plane = (size_t)c * hw, count = (size_t)n * hw;
-  double rstd = save_rstd[ch], total = sums[2 * c], k = gamma[ch] * rstd;
-  bn_dx(ch, hw, plane, count, dy, x, save_mean[ch], (float)k,
-        (float)(-k * rstd * sums[c + ch] / total), (float)(-k * sums[ch] / total), dx);
+  bn_dx(ch, hw, plane, count, dy, x, save_mean[ch],
+        ops_bn_dx(gamma[ch], save_rstd[ch], sums[ch], sums[c + ch], sums[2 * c]), dx);
 }
 
 static void bn_fwd_sync(const struct ops_ctx *ctx, int n, int c, int hw, const float *x,

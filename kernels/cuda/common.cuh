@@ -45,13 +45,11 @@ static inline unsigned div_up(size_t n, size_t d) { return (unsigned)((n + d - 1
   for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                          \
        i += (size_t)blockDim.x * gridDim.x)
 
-static __device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o /= 2)
-    v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-static __device__ __forceinline__ double warp_sum_d(double v) {
+/* Sums and maxima over a warp (every lane calling) or a block (blockDim.x a
+ * multiple of 32, every thread calling; `sh` is 33 values of shared memory),
+ * every thread getting the result. One template for float and ops_acc_t:
+ * the combining order is fixed by the launch shape alone. */
+template <class T> static __device__ __forceinline__ T warp_sum(T v) {
   for (int o = 16; o > 0; o /= 2)
     v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
@@ -65,38 +63,28 @@ static __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-/* Sum over the block (blockDim.x a multiple of 32, every thread calling);
- * `sh` is 33 floats of shared memory. Every thread gets the result. */
-static __device__ __forceinline__ float block_sum(float v, float *sh) {
+template <class T> static __device__ __forceinline__ T block_sum(T v, T *sh) {
   unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = blockDim.x / 32;
   v = warp_sum(v);
   if (lane == 0) sh[warp] = v;
   __syncthreads();
   if (warp == 0) {
-    float r = lane < nw ? sh[lane] : 0.0f;
+    T r = lane < nw ? sh[lane] : (T)0;
     r = warp_sum(r);
     if (lane == 0) sh[32] = r;
   }
   __syncthreads();
-  float r = sh[32];
+  T r = sh[32];
   __syncthreads(); /* sh may be reused right away */
   return r;
 }
 
-static __device__ __forceinline__ double block_sum_d(double v, double *sh) {
-  unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = blockDim.x / 32;
-  v = warp_sum_d(v);
-  if (lane == 0) sh[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    double r = lane < nw ? sh[lane] : 0.0;
-    r = warp_sum_d(r);
-    if (lane == 0) sh[32] = r;
-  }
-  __syncthreads();
-  double r = sh[32];
-  __syncthreads();
-  return r;
+/* Softmax of a row of n by one warp, ops_shared.h's row maths with the
+ * lanes' shares combined by shuffles (y may be x). */
+static __device__ __forceinline__ void warp_softmax(const float *x, float *y, int n, int lane) {
+  float m = warp_max(ops_row_max(x, n, lane, 32));
+  ops_acc_t s = warp_sum(ops_softmax_exp(x, y, n, lane, 32, m));
+  ops_row_scale(y, n, lane, 32, (float)(1.0 / s));
 }
 
 #endif

@@ -95,7 +95,7 @@ __global__ void sumsq_partial(size_t n, const float *__restrict__ x, double *__r
   __shared__ double sh[33];
   double acc = 0.0;
   GRID_STRIDE(i, n) { acc += (double)x[i] * x[i]; }
-  acc = block_sum_d(acc, sh);
+  acc = block_sum(acc, sh);
   if (threadIdx.x == 0) part[blockIdx.x] = acc;
 }
 
@@ -108,7 +108,7 @@ __global__ void clip_decide(int parts, double *__restrict__ part, float max_norm
   double acc = 0.0;
   for (int i = threadIdx.x; i < parts; i += blockDim.x)
     acc += part[i];
-  acc = block_sum_d(acc, sh);
+  acc = block_sum(acc, sh);
   if (threadIdx.x != 0) return;
   double norm = sqrt(acc), coef = 1.0;
   if (!isfinite(*loss) || !isfinite(norm)) {

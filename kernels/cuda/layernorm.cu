@@ -1,7 +1,7 @@
 /* layernorm.cu — torch.nn.LayerNorm over the last axis. Forward and the
- * input gradient run one warp per row (two passes for the statistics, as the
- * CPU backend, so a large mean does not cancel the variance); dgamma/dbeta
- * are column sums over the rows, one block per 32 columns. */
+ * input gradient run one warp per row, on ops_shared.h's row maths (two
+ * passes for the statistics, so a large mean does not cancel the variance);
+ * dgamma/dbeta are column sums over the rows, one block per 32 columns. */
 #include "kernels/cuda/common.cuh"
 
 #define LN_WARPS 8
@@ -15,21 +15,12 @@ __global__ void layernorm_fwd_kernel(int rows, int d, const float *__restrict__ 
   for (int r = blockIdx.x * LN_WARPS + threadIdx.x / 32; r < rows; r += gridDim.x * LN_WARPS) {
     const float *xr = x + (size_t)r * d;
     float *yr = y + (size_t)r * d;
-    float s = 0.0f;
-    for (int j = lane; j < d; j += 32)
-      s += xr[j];
-    float mu = warp_sum(s) / d;
-    float ss = 0.0f;
-    for (int j = lane; j < d; j += 32) {
-      float c = xr[j] - mu;
-      ss += c * c;
-    }
-    float rs = rsqrtf(warp_sum(ss) / d + eps);
-    for (int j = lane; j < d; j += 32)
-      yr[j] = (xr[j] - mu) * rs * gamma[j] + beta[j];
+    const ops_acc_t mu = warp_sum(ops_row_sum(xr, d, lane, 32)) / d;
+    const ops_acc_t rs = ops_ln_rstd(warp_sum(ops_centred_sq_sum(xr, d, lane, 32, mu)), d, eps);
+    ops_ln_apply(xr, gamma, beta, yr, d, lane, 32, mu, rs);
     if (lane == 0) {
-      mean[r] = mu;
-      rstd[r] = rs;
+      mean[r] = (float)mu;
+      rstd[r] = (float)rs;
     }
   }
 }
@@ -43,17 +34,10 @@ __global__ void layernorm_dx_kernel(int rows, int d, const float *__restrict__ d
   for (int r = blockIdx.x * LN_WARPS + threadIdx.x / 32; r < rows; r += gridDim.x * LN_WARPS) {
     const float *xr = x + (size_t)r * d, *dyr = dy + (size_t)r * d;
     float *dxr = dx + (size_t)r * d;
-    float mu = mean[r], rs = rstd[r], sg = 0.0f, sgx = 0.0f;
-    for (int j = lane; j < d; j += 32) {
-      float g = gamma[j] * dyr[j];
-      sg += g;
-      sgx += g * ((xr[j] - mu) * rs);
-    }
-    float mg = warp_sum(sg) / d, mgx = warp_sum(sgx) / d;
-    for (int j = lane; j < d; j += 32) {
-      float xhat = (xr[j] - mu) * rs;
-      dxr[j] += rs * (gamma[j] * dyr[j] - mg - xhat * mgx);
-    }
+    ops_acc_t sg, sgx;
+    ops_ln_dx_sums(dyr, xr, gamma, d, lane, 32, mean[r], rstd[r], &sg, &sgx);
+    ops_ln_dx_apply(dyr, xr, gamma, dxr, d, lane, 32, mean[r], rstd[r], warp_sum(sg),
+                    warp_sum(sgx));
   }
 }
 
@@ -65,26 +49,26 @@ __global__ void layernorm_dparams_kernel(int rows, int d, const float *__restric
                                          const float *__restrict__ mean,
                                          const float *__restrict__ rstd, float *__restrict__ dgamma,
                                          float *__restrict__ dbeta) {
-  __shared__ float pg[LN_ROWS][33], pb[LN_ROWS][33];
+  __shared__ ops_acc_t pg[LN_ROWS][33], pb[LN_ROWS][33];
   int j = blockIdx.x * 32 + threadIdx.x;
-  float sg = 0.0f, sb = 0.0f;
+  ops_acc_t sg = 0, sb = 0;
   if (j < d)
     for (int r = threadIdx.y; r < rows; r += LN_ROWS) {
       float g = dy[(size_t)r * d + j];
-      sg += g * ((x[(size_t)r * d + j] - mean[r]) * rstd[r]);
+      sg += g * ops_ln_xhat(x[(size_t)r * d + j], mean[r], rstd[r]);
       sb += g;
     }
   pg[threadIdx.y][threadIdx.x] = sg;
   pb[threadIdx.y][threadIdx.x] = sb;
   __syncthreads();
   if (threadIdx.y == 0 && j < d) {
-    float tg = 0.0f, tb = 0.0f;
+    ops_acc_t tg = 0, tb = 0;
     for (int k = 0; k < LN_ROWS; k++) {
       tg += pg[k][threadIdx.x];
       tb += pb[k][threadIdx.x];
     }
-    if (dgamma) dgamma[j] += tg;
-    if (dbeta) dbeta[j] += tb;
+    if (dgamma) dgamma[j] += (float)tg;
+    if (dbeta) dbeta[j] += (float)tb;
   }
 }
 

@@ -1,6 +1,7 @@
 /* loss.cu — cross-entropy fused with its softmax, torch semantics (see
  * kernels/cpu/loss.c): one warp per row computes the max, the log-sum-exp,
- * the probabilities and the row's loss in one pass over the logits; each of
+ * the probabilities and the row's loss (ops_shared.h's row maths, in
+ * ops_acc_t) in three passes over the logits; each of
  * CUDA_PARTIALS blocks sums its rows' losses and counts, and one block adds
  * the block sums in order (deterministic). The backward is one elementwise
  * pass: dlogits += dloss (probs - target) / denom. */
@@ -16,36 +17,24 @@ __global__ void ce_fwd_kernel(int n, int classes, const float *__restrict__ logi
                               const int32_t *__restrict__ labels, int ignore_index, float smoothing,
                               float *__restrict__ probs, double *__restrict__ part,
                               int *__restrict__ part_count) {
-  __shared__ double sh[33];
+  __shared__ ops_acc_t sh[33];
   __shared__ float shc[33];
   int lane = threadIdx.x % 32;
-  double acc = 0.0;
+  ops_acc_t acc = 0;
   int cnt = 0;
   for (int r = blockIdx.x * CE_WARPS + threadIdx.x / 32; r < n; r += gridDim.x * CE_WARPS) {
     const float *z = logits + (size_t)r * classes;
     float *pr = probs + (size_t)r * classes;
-    float mx = -INFINITY;
-    for (int c = lane; c < classes; c += 32)
-      mx = z[c] > mx ? z[c] : mx;
-    mx = warp_max(mx);
-    float se = 0.0f, sz = 0.0f;
-    for (int c = lane; c < classes; c += 32) {
-      se += expf(z[c] - mx);
-      sz += z[c];
-    }
-    float lse = mx + logf(warp_sum(se)); /* -log p_c = lse - z_c */
-    sz = warp_sum(sz);
-    for (int c = lane; c < classes; c += 32)
-      pr[c] = expf(z[c] - lse);
+    const float mx = warp_max(ops_row_max(z, classes, lane, 32));
+    const ops_acc_t lse = ops_lse(mx, warp_sum(ops_lse_expsum(z, classes, lane, 32, mx)));
+    const ops_acc_t nll_sum = warp_sum(ops_ce_probs(z, pr, classes, lane, 32, lse));
     int32_t y = labels[r];
     if (lane == 0 && ce_counted(y, classes, ignore_index)) {
-      double row = (1.0 - smoothing) * ((double)lse - z[y]);
-      if (smoothing > 0.0f) row += smoothing * ((double)lse - (double)sz / classes);
-      acc += row;
+      acc += ops_ce_row_loss(lse, z[y], nll_sum, smoothing, classes);
       cnt++;
     }
   }
-  acc = block_sum_d(acc, sh);           /* only lane 0 of each warp holds row sums */
+  acc = block_sum(acc, sh);             /* only lane 0 of each warp holds row sums */
   float c = block_sum((float)cnt, shc); /* exact: counts stay far below 2^24 */
   if (threadIdx.x == 0) {
     part[blockIdx.x] = acc;
@@ -57,13 +46,13 @@ __global__ void ce_total_kernel(int parts, float divisor, const double *__restri
                                 const int *__restrict__ part_count, float *__restrict__ loss,
                                 int *__restrict__ count) {
   if (threadIdx.x != 0) return;
-  double total = 0.0;
+  ops_acc_t total = 0;
   int cnt = 0;
   for (int i = 0; i < parts; i++) {
     total += part[i];
     cnt += part_count[i];
   }
-  double denom = divisor > 0.0f ? (double)divisor : (double)cnt;
+  ops_acc_t denom = divisor > 0.0f ? (ops_acc_t)divisor : (ops_acc_t)cnt;
   *loss = (float)(total / denom); /* no counted row, no divisor: 0/0 = NaN, as torch */
   *count = cnt;
 }

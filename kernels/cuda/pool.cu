@@ -11,21 +11,7 @@ __global__ void maxpool_fwd_kernel(size_t total, int h, int w, int k, int s, int
   GRID_STRIDE(o, total) {
     size_t plane = o / ((size_t)oh * ow);
     int r = (int)(o % ((size_t)oh * ow)), oy = r / ow, ox = r % ow;
-    const float *xp = x + plane * h * w;
-    /* As torch: first maximum wins, a NaN propagates (v != v). */
-    int best_i = oy * s * w + ox * s;
-    float best = -INFINITY;
-    for (int ki = 0; ki < k; ki++)
-      for (int kj = 0; kj < k; kj++) {
-        int i = (oy * s + ki) * w + ox * s + kj;
-        float v = xp[i];
-        if (v > best || v != v) {
-          best = v;
-          best_i = i;
-        }
-      }
-    y[o] = best;
-    idx[o] = best_i;
+    idx[o] = ops_maxpool_window(x + plane * h * w, w, k, s, oy, ox, y + o);
   }
 }
 
@@ -93,17 +79,14 @@ __global__ void mean_mid_bwd_kernel(int b, int t, int d, const float *__restrict
 }
 
 /* y (rows) = mean of each row of x (rows, cols): one warp per row, lane
- * partial sums in double, then a shuffle reduction. */
+ * partial sums in ops_acc_t, then a shuffle reduction. */
 #define ML_WARPS 8
 __global__ void mean_last_fwd_kernel(int rows, int cols, const float *__restrict__ x,
                                      float *__restrict__ y) {
   int lane = threadIdx.x % 32;
   for (int r = blockIdx.x * ML_WARPS + threadIdx.x / 32; r < rows; r += gridDim.x * ML_WARPS) {
     const float *xr = x + (size_t)r * cols;
-    double acc = 0.0;
-    for (int j = lane; j < cols; j += 32)
-      acc += xr[j];
-    acc = warp_sum_d(acc);
+    ops_acc_t acc = warp_sum(ops_row_sum(xr, cols, lane, 32));
     if (lane == 0) y[r] = (float)(acc / cols);
   }
 }

@@ -1,7 +1,8 @@
-/* softmax.cu — softmax over the last axis, one warp per row: the row's max
- * and sum are shuffle reductions, each element is read from global memory
- * twice (max, then exp) and written once. A row of all -inf comes out NaN,
- * as in torch and the CPU backend. */
+/* softmax.cu — softmax over the last axis, one warp per row (common.cuh's
+ * warp_softmax on ops_shared.h's row maths): the row's max and sum are
+ * shuffle reductions, each element is read from global memory twice (max,
+ * then exp) and written once. A row of all -inf comes out NaN, as in torch
+ * and the CPU backend. */
 #include "kernels/cuda/common.cuh"
 
 #define SM_WARPS 8
@@ -10,23 +11,8 @@
  * __restrict__ here. */
 __global__ void softmax_fwd_kernel(int rows, int cols, const float *x, float *y) {
   int lane = threadIdx.x % 32;
-  for (int r = blockIdx.x * SM_WARPS + threadIdx.x / 32; r < rows; r += gridDim.x * SM_WARPS) {
-    const float *xr = x + (size_t)r * cols;
-    float *yr = y + (size_t)r * cols;
-    float m = -INFINITY;
-    for (int j = lane; j < cols; j += 32)
-      m = xr[j] > m ? xr[j] : m;
-    m = warp_max(m);
-    float s = 0.0f;
-    for (int j = lane; j < cols; j += 32) {
-      float e = expf(xr[j] - m);
-      yr[j] = e;
-      s += e;
-    }
-    float inv = 1.0f / warp_sum(s);
-    for (int j = lane; j < cols; j += 32)
-      yr[j] *= inv; /* each lane rescales the entries it wrote itself */
-  }
+  for (int r = blockIdx.x * SM_WARPS + threadIdx.x / 32; r < rows; r += gridDim.x * SM_WARPS)
+    warp_softmax(x + (size_t)r * cols, y + (size_t)r * cols, cols, lane);
 }
 
 __global__ void softmax_bwd_kernel(int rows, int cols, const float *__restrict__ y,
@@ -35,12 +21,8 @@ __global__ void softmax_bwd_kernel(int rows, int cols, const float *__restrict__
   for (int r = blockIdx.x * SM_WARPS + threadIdx.x / 32; r < rows; r += gridDim.x * SM_WARPS) {
     const float *yr = y + (size_t)r * cols, *dyr = dy + (size_t)r * cols;
     float *dxr = dx + (size_t)r * cols;
-    float dot = 0.0f;
-    for (int j = lane; j < cols; j += 32)
-      dot += dyr[j] * yr[j];
-    dot = warp_sum(dot);
-    for (int j = lane; j < cols; j += 32)
-      dxr[j] += yr[j] * (dyr[j] - dot);
+    ops_softmax_bwd_apply(yr, dyr, dxr, cols, lane, 32,
+                          warp_sum(ops_row_dot(dyr, yr, cols, lane, 32)));
   }
 }
 

@@ -11,10 +11,13 @@
  *   fused attention's own dot products) and the CPU sums some reductions in
  *   double: float32 rounding of O(1) terms over K <= ~600 terms stays below
  *   K * 6e-8 ~ 4e-5 relative; we allow rtol 1e-4, atol 1e-5.
- * - Reductions in float (softmax, layernorm, batchnorm, the loss, mean over
- *   the last axis) against the CPU's double accumulations: rtol 1e-5,
- *   atol 1e-5 (terms over 1e3 elements at most; the statistics' rounding,
- *   ~1e-6 relative, is amplified at most ~10x by rstd in the backward).
+ * - Reductions (softmax, layernorm, batchnorm, the loss, mean over the last
+ *   axis): both sides accumulate in ops_acc_t (double, kernels/ops_shared.h)
+ *   and finish with the same float maths, so they differ only by the order
+ *   of double sums, ~1e-16 relative per term, which can move a float result
+ *   by an ulp at most: rtol 1e-5, atol 1e-5 (the float rounding of the saved
+ *   statistics, ~1e-7 relative, amplified at most ~10x by rstd in the
+ *   backward, stays below).
  * - Elementwise ops with the same formula on both sides (activations,
  *   dropout, add/axpy/scale, transpose, embedding, posenc, maxpool, patch
  *   extraction, padding, the optimizers, mean over the middle axis): the same float operations in
@@ -112,6 +115,17 @@ static void scratch(size_t cpu_floats, size_t gpu_floats) {
   gctx.scratch = GPU->alloc((gpu_floats ? gpu_floats : 1) * sizeof(float));
   cctx.scratch_len = cpu_floats;
   gctx.scratch_len = gpu_floats;
+}
+
+/* memset0 of a range starting inside a buffer and ending mid-float: the
+ * bytes in range are zero, the rest untouched (bytes compared exactly). */
+static void test_memset0(void) {
+  struct t x = mk(101);
+  const size_t from = 3 * sizeof(float), bytes = 37 * sizeof(float) + 2;
+  memset((char *)x.h + from, 0, bytes);
+  GPU->memset0((char *)x.d + from, bytes);
+  cmp_bytes("memset0", x.d, x.h, x.n * sizeof(float));
+  drop(&x);
 }
 
 static void test_matmul(void) {
@@ -353,6 +367,66 @@ static void test_layernorm_softmax(void) {
   struct t *all[] = {&x, &g, &b, &y, &mean, &rstd, &dy, &dx, &dg, &db, &sx, &sy, &sdy, &sdx};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++)
     drop(all[i]);
+}
+
+/* LayerNorm and BatchNorm on inputs 1000 + U[-1, 1): a mean far above the
+ * spread. A float variance E[x^2] - E[x]^2 cancels here: E[x^2] ~ 1e6
+ * carries an absolute rounding error of ~ulp(1e6) = 0.06 per addition
+ * against a variance of 1/3, so such a kernel is off by O(1) or NaN. The
+ * two-pass statistics in ops_acc_t agree with the CPU's within RED: the
+ * means (ulp 6e-5 at 1000) round to the same float unless the two sides'
+ * double sums, ~1e-13 apart, straddle a float rounding boundary. */
+static void offset_by(struct t *t, float by) {
+  for (size_t i = 0; i < t->n; i++)
+    t->h[i] += by;
+  GPU->upload(t->d, t->h, t->n * sizeof(float));
+}
+
+static void test_norm_offset(void) {
+  const int rows = 37, d = 300; /* ~10 values per lane of the row's warp */
+  size_t len = (size_t)rows * d;
+  struct t x = mk(len), g = mk(d), b = mk(d), y = mk(len), mean = mk(rows), rstd = mk(rows);
+  struct t dy = mk(len), dx = mk(len), dg = mk(d), db = mk(d);
+  offset_by(&x, 1000.0f);
+  CPU->layernorm_fwd(&cctx, rows, d, x.h, g.h, b.h, 1e-5f, y.h, mean.h, rstd.h);
+  GPU->layernorm_fwd(&gctx, rows, d, x.d, g.d, b.d, 1e-5f, y.d, mean.d, rstd.d);
+  CMP("layernorm_fwd offset y", y, RED);
+  CMP("layernorm_fwd offset mean", mean, RED);
+  CMP("layernorm_fwd offset rstd", rstd, RED);
+  CPU->layernorm_bwd(&cctx, rows, d, dy.h, x.h, g.h, mean.h, rstd.h, dx.h, dg.h, db.h);
+  GPU->layernorm_bwd(&gctx, rows, d, dy.d, x.d, g.d, mean.d, rstd.d, dx.d, dg.d, db.d);
+  CMP("layernorm_bwd offset dx", dx, RED);
+  CMP("layernorm_bwd offset dgamma", dg, RED);
+  CMP("layernorm_bwd offset dbeta", db, RED);
+  struct t *all[] = {&x, &g, &b, &y, &mean, &rstd, &dy, &dx, &dg, &db};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+    drop(all[i]);
+
+  const int n = 4, c = 5, hw = 97; /* 388 values per channel: 256 threads, partial */
+  size_t bl = (size_t)n * c * hw;
+  struct t bx = mk(bl), gamma = mk(c), beta = mk(c), rm = mk(c), rv = mk(c), by = mk(bl);
+  struct t sm = mk(c), sr = mk(c), bdy = mk(bl), bdx = mk(bl), bdg = mk(c), bdb = mk(c);
+  offset_by(&bx, 1000.0f);
+  for (int i = 0; i < c; i++)
+    rv.h[i] = 0.5f + 0.5f * fabsf(rv.h[i]);
+  GPU->upload(rv.d, rv.h, c * sizeof(float));
+  CPU->batchnorm2d_fwd(&cctx, n, c, hw, bx.h, gamma.h, beta.h, rm.h, rv.h, NULL, 0.1f, 1e-5f, 1,
+                       by.h, sm.h, sr.h);
+  GPU->batchnorm2d_fwd(&gctx, n, c, hw, bx.d, gamma.d, beta.d, rm.d, rv.d, NULL, 0.1f, 1e-5f, 1,
+                       by.d, sm.d, sr.d);
+  CMP("batchnorm_fwd offset y", by, RED);
+  CMP("batchnorm_fwd offset running_mean", rm, RED);
+  CMP("batchnorm_fwd offset running_var", rv, RED);
+  CMP("batchnorm_fwd offset save_mean", sm, RED);
+  CMP("batchnorm_fwd offset save_rstd", sr, RED);
+  CPU->batchnorm2d_bwd(&cctx, n, c, hw, bdy.h, bx.h, gamma.h, sm.h, sr.h, bdx.h, bdg.h, bdb.h);
+  GPU->batchnorm2d_bwd(&gctx, n, c, hw, bdy.d, bx.d, gamma.d, sm.d, sr.d, bdx.d, bdg.d, bdb.d);
+  CMP("batchnorm_bwd offset dx", bdx, RED);
+  CMP("batchnorm_bwd offset dgamma", bdg, RED);
+  CMP("batchnorm_bwd offset dbeta", bdb, RED);
+  struct t *ball[] = {&bx, &gamma, &beta, &rm, &rv, &by, &sm, &sr, &bdy, &bdx, &bdg, &bdb};
+  for (size_t i = 0; i < sizeof ball / sizeof *ball; i++)
+    drop(ball[i]);
 }
 
 static void test_attention(void) {
@@ -680,6 +754,7 @@ int main(void) {
   }
   CPU = ops_cpu();
   GPU = ops_cuda();
+  test_memset0();
   test_matmul();
   test_tf32();
   test_linear();
@@ -687,6 +762,7 @@ int main(void) {
   test_batchnorm();
   test_pool_means();
   test_layernorm_softmax();
+  test_norm_offset();
   test_attention();
   test_embedding_dropout_elementwise();
   test_cross_entropy();
