@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ckpt/h5io.h"
+#include "h5/h5io.h"
 #include "data/coco_h5.h"
 #include "data/dataset.h"
 #include "kernels/ops_shared.h"

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ckpt/h5io.h"
+#include "h5/h5io.h"
 #include "kernels/ops_shared.h"
 
 /* Images per chunk: 64 images (192 KiB) fit HDF5's default 1 MiB chunk cache,

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ckpt/h5io.h"
+#include "h5/h5io.h"
 #include "data/coco.h"
 #include "data/coco_h5.h"
 #include "data/dataset.h"

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "ckpt/ckpt.h"
-#include "ckpt/h5io.h"
+#include "h5/h5io.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "data/augment.h"

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt/h5io.h"
+#include "h5/h5io.h"
 #include "config/config.h"
 #include "data/coco.h"
 #include "data/dataset.h"

@@ -1,5 +1,5 @@
 /* h5io.c — checked HDF5 helpers. */
-#include "ckpt/h5io.h"
+#include "h5/h5io.h"
 
 #include <stdint.h>
 #include <stdlib.h>
