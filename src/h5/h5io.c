@@ -1,9 +1,12 @@
-/* h5io.c — checked HDF5 helpers. */
+/* h5io.c — checked HDF5 helpers: files, whole datasets, attributes, and the
+ * walk that `inspect` prints. */
 #include "h5/h5io.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 void h5io_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
@@ -35,6 +38,29 @@ void h5io_shape_name(int rank, const hsize_t *dims, char *buf, size_t len) {
     off +=
         (size_t)snprintf(buf + off, len - off, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
   if (off < len) snprintf(buf + off, len - off, ")");
+}
+
+hid_t h5io_open(const char *path, struct ct_err *e) {
+  h5io_quiet();
+  if (access(path, R_OK) != 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) err_set(e, CT_ERR_RUNTIME, "%s: H5Fopen failed (not an HDF5 file?)", path);
+  return f;
+}
+
+hid_t h5io_create_file(const char *path, struct ct_err *e) {
+  h5io_quiet();
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (f < 0) err_set(e, CT_ERR_RUNTIME, "%s: cannot create (H5Fcreate failed)", path);
+  return f;
+}
+
+int h5io_close_file(hid_t f, int rc, const char *path, struct ct_err *e) {
+  if (H5Fclose(f) < 0 && !rc) rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Fclose failed", path);
+  return rc;
 }
 
 /* zlib's crc32 takes at most UINT_MAX bytes a call. */
@@ -157,18 +183,39 @@ int h5io_attr_read_double(hid_t loc, const char *name, double *v, const char *fi
   return attr_read(loc, name, H5T_NATIVE_DOUBLE, v, file, e);
 }
 
+/* A scalar (n NULL) or 1-D (*n) attribute of fixed-width strings on obj. */
+static int str_attr(hid_t loc, const char *obj, const char *name, const void *s, const hsize_t *n,
+                    size_t width, const char *file, struct ct_err *e) {
+  hid_t type = H5Tcopy(H5T_C_S1), a = -1;
+  hid_t space = n ? H5Screate_simple(1, n, NULL) : H5Screate(H5S_SCALAR);
+  herr_t rc = -1;
+  if (type >= 0 && space >= 0 && H5Tset_size(type, width) >= 0 &&
+      (a = H5Acreate_by_name(loc, obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >=
+          0)
+    rc = H5Awrite(a, type, s);
+  if (a >= 0 && H5Aclose(a) < 0) rc = -1;
+  h5io_close(&space);
+  h5io_close(&type);
+  if (rc >= 0) return CT_OK;
+  if (strcmp(obj, "."))
+    return err_set(e, CT_ERR_RUNTIME, "%s: writing attribute '%s' of '%s' failed", file, name, obj);
+  return err_set(e, CT_ERR_RUNTIME, "%s: writing attribute '%s' failed", file, name);
+}
+
 int h5io_attr_write_str(hid_t loc, const char *name, const char *s, const char *file,
                         struct ct_err *e) {
-  hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, strlen(s) + 1);
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  H5Sclose(space);
-  herr_t rc = a < 0 ? -1 : H5Awrite(a, type, s);
-  H5Tclose(type);
-  if (a < 0 || H5Aclose(a) < 0 || rc < 0)
-    return err_set(e, CT_ERR_RUNTIME, "%s: writing attribute '%s' failed", file, name);
-  return CT_OK;
+  return str_attr(loc, ".", name, s, NULL, strlen(s) + 1, file, e);
+}
+
+int h5io_attr_write_str_of(hid_t loc, const char *obj, const char *name, const char *s,
+                           const char *file, struct ct_err *e) {
+  return str_attr(loc, obj, name, s, NULL, strlen(s) + 1, file, e);
+}
+
+int h5io_attr_write_strs(hid_t loc, const char *name, const void *strs, size_t n, size_t width,
+                         const char *file, struct ct_err *e) {
+  hsize_t dims = n;
+  return str_attr(loc, ".", name, strs, &dims, width, file, e);
 }
 
 int h5io_attr_read_long(hid_t loc, const char *name, long *v, const char *file, struct ct_err *e) {
