@@ -183,51 +183,6 @@ void coco_vocab_free(struct coco_vocab *v) {
   v->n = 0;
 }
 
-/* Copies n strings, variable-length (as ctrain writes) or fixed-width. */
-static int vocab_copy(hid_t d, const char *path, int n, char **words, struct ct_err *e) {
-  hid_t t = H5Dget_type(d), m = -1;
-  htri_t var = t < 0 ? -1 : H5Tis_variable_str(t);
-  size_t width = t < 0 ? 0 : H5Tget_size(t);
-  char **vlen = NULL, *fixed = NULL;
-  int rc = CT_ERR_RUNTIME;
-  if (var < 0 || (m = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(m, var ? H5T_VARIABLE : width) < 0 ||
-      H5Tset_cset(m, H5Tget_cset(t)) < 0 || (!var && H5Tset_strpad(m, H5T_STR_NULLPAD) < 0)) {
-    err_set(e, rc, "%s: cannot make a string type for /idx_to_word", path);
-    goto done;
-  }
-  if (var ? !(vlen = calloc((size_t)n, sizeof *vlen)) : !(fixed = calloc((size_t)n, width))) {
-    err_set(e, rc, "%s: out of memory reading /idx_to_word", path);
-    goto done;
-  }
-  if (H5Dread(d, m, H5S_ALL, H5S_ALL, H5P_DEFAULT, var ? (void *)vlen : (void *)fixed) < 0) {
-    err_set(e, rc, "%s: H5Dread(/idx_to_word) failed", path);
-    goto done;
-  }
-  for (int i = 0; i < n; i++) {
-    const char *w = var ? vlen[i] : fixed + (size_t)i * width;
-    size_t len = var ? (w ? strlen(w) : 0) : strnlen(w, width);
-    if (len == 0) {
-      err_set(e, rc, "%s: /idx_to_word[%d] is empty", path, i);
-      goto done;
-    }
-    if (!(words[i] = malloc(len + 1))) {
-      err_set(e, rc, "%s: out of memory reading /idx_to_word", path);
-      goto done;
-    }
-    memcpy(words[i], w, len);
-    words[i][len] = 0;
-  }
-  rc = CT_OK;
-done:
-  for (int i = 0; vlen && i < n; i++)
-    H5free_memory(vlen[i]);
-  free(vlen);
-  free(fixed);
-  h5io_close(&m);
-  h5io_close(&t);
-  return rc;
-}
-
 int coco_read_vocab(const char *path, struct coco_vocab *v, struct ct_err *e) {
   memset(v, 0, sizeof *v);
   struct coco_info info;
@@ -237,8 +192,10 @@ int coco_read_vocab(const char *path, struct coco_vocab *v, struct ct_err *e) {
     rc = err_set(e, CT_ERR_RUNTIME, "%s: out of memory reading /idx_to_word", path);
   if (!rc) {
     v->n = info.vocab_size;
-    rc = vocab_copy(d, path, v->n, v->words, e);
+    rc = h5io_read_strs(d, (size_t)v->n, v->words, "/idx_to_word", path, e);
   }
+  for (int i = 0; !rc && i < v->n; i++)
+    if (!v->words[i][0]) rc = err_set(e, CT_ERR_RUNTIME, "%s: /idx_to_word[%d] is empty", path, i);
   for (int i = 0; !rc && i < COCO_SPECIALS; i++)
     if (strcmp(v->words[i], coco_special_words[i]))
       rc = err_set(e, CT_ERR_RUNTIME, "%s: /idx_to_word[%d] is '%s', want '%s'", path, i,

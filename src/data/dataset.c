@@ -67,9 +67,8 @@ static int read_classes(hid_t f, const char *path, struct dataset_info *info, st
   if (H5Aexists(f, "classes") <= 0)
     return err_set(e, CT_ERR_RUNTIME, "%s: root attribute 'classes' missing", path);
   int rc = CT_ERR_RUNTIME;
-  hid_t a = H5Aopen(f, "classes", H5P_DEFAULT), t = -1, s = -1, m = -1;
-  char *vlen[DATASET_MAX_CLASSES] = {0};
-  char *fixed = NULL;
+  hid_t a = H5Aopen(f, "classes", H5P_DEFAULT), t = -1, s = -1;
+  char *names[DATASET_MAX_CLASSES] = {0};
   if (a < 0 || (t = H5Aget_type(a)) < 0 || (s = H5Aget_space(a)) < 0) {
     err_set(e, rc, "%s: H5Aopen/H5Aget_type(classes) failed", path);
     goto done;
@@ -85,39 +84,21 @@ static int read_classes(hid_t f, const char *path, struct dataset_info *info, st
             (unsigned long long)n, DATASET_MAX_CLASSES);
     goto done;
   }
-  htri_t var = H5Tis_variable_str(t);
-  size_t width = H5Tget_size(t);
-  if (var < 0 || (m = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(m, var ? H5T_VARIABLE : width) < 0 ||
-      H5Tset_cset(m, H5Tget_cset(t)) < 0 || (!var && H5Tset_strpad(m, H5T_STR_NULLPAD) < 0)) {
-    err_set(e, rc, "%s: H5Tset_size(classes) failed", path);
-    goto done;
-  }
-  if (!var && !(fixed = calloc(n, width))) {
-    err_set(e, rc, "%s: out of memory reading 'classes'", path);
-    goto done;
-  }
-  if (H5Aread(a, m, var ? (void *)vlen : (void *)fixed) < 0) {
-    err_set(e, rc, "%s: H5Aread(classes) failed", path);
-    goto done;
-  }
+  if (h5io_read_strs(a, n, names, "classes", path, e)) goto done;
   info->num_classes = (int)n;
   for (hsize_t i = 0; i < n; i++) {
-    const char *name = var ? vlen[i] : fixed + i * width;
-    size_t len = var ? (name ? strlen(name) : 0) : strnlen(name, width);
+    size_t len = strlen(names[i]);
     if (len == 0 || len >= DATASET_NAME_LEN) {
       err_set(e, rc, "%s: class name %llu is empty or longer than %d characters", path,
               (unsigned long long)i, DATASET_NAME_LEN - 1);
       goto done;
     }
-    memcpy(info->classes[i], name, len);
-    info->classes[i][len] = 0;
+    memcpy(info->classes[i], names[i], len + 1);
   }
   rc = CT_OK;
 done:
   for (int i = 0; i < DATASET_MAX_CLASSES; i++)
-    H5free_memory(vlen[i]);
-  free(fixed);
-  h5io_close(&m);
+    free(names[i]);
   h5io_close(&s);
   h5io_close(&t);
   h5io_close(&a);

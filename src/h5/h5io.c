@@ -246,6 +246,54 @@ int h5io_attr_read_str(hid_t loc, const char *name, char *buf, size_t len, const
   return CT_OK;
 }
 
+int h5io_read_strs(hid_t obj, size_t n, char **out, const char *what, const char *file,
+                   struct ct_err *e) {
+  int attr = H5Iget_type(obj) == H5I_ATTR;
+  hid_t t = attr ? H5Aget_type(obj) : H5Dget_type(obj), m = -1;
+  htri_t var = t < 0 ? -1 : H5Tis_variable_str(t);
+  size_t width = t < 0 ? 0 : H5Tget_size(t);
+  char **vlen = NULL, *fixed = NULL;
+  int rc = CT_ERR_RUNTIME;
+  memset(out, 0, n * sizeof *out);
+  if (var < 0 || (m = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(m, var ? H5T_VARIABLE : width) < 0 ||
+      H5Tset_cset(m, H5Tget_cset(t)) < 0 || (!var && H5Tset_strpad(m, H5T_STR_NULLPAD) < 0)) {
+    err_set(e, rc, "%s: cannot make a string type for %s (H5Tset_size)", file, what);
+    goto done;
+  }
+  if (var ? !(vlen = calloc(n, sizeof *vlen)) : !(fixed = calloc(n, width))) {
+    err_set(e, rc, "%s: out of memory reading %s", file, what);
+    goto done;
+  }
+  void *buf = var ? (void *)vlen : (void *)fixed;
+  if ((attr ? H5Aread(obj, m, buf) : H5Dread(obj, m, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf)) < 0) {
+    err_set(e, rc, "%s: %s(%s) failed", file, attr ? "H5Aread" : "H5Dread", what);
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const char *s = var ? vlen[i] : fixed + i * width;
+    size_t len = var ? (s ? strlen(s) : 0) : strnlen(s, width);
+    if (!(out[i] = malloc(len + 1))) {
+      err_set(e, rc, "%s: out of memory reading %s", file, what);
+      goto done;
+    }
+    memcpy(out[i], s, len);
+    out[i][len] = 0;
+  }
+  rc = CT_OK;
+done:
+  for (size_t i = 0; rc && i < n; i++) {
+    free(out[i]);
+    out[i] = NULL;
+  }
+  for (size_t i = 0; vlen && i < n; i++)
+    H5free_memory(vlen[i]);
+  free(vlen);
+  free(fixed);
+  h5io_close(&m);
+  h5io_close(&t);
+  return rc;
+}
+
 /* A root attribute: numbers and strings in full, arrays up to 16 values. */
 static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
   (void)info;

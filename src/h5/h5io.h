@@ -64,6 +64,12 @@ int h5io_attr_read_long(hid_t loc, const char *name, long *v, const char *file, 
 int h5io_attr_read_str(hid_t loc, const char *name, char *buf, size_t len, const char *file,
                        struct ct_err *e);
 
+/* Reads the n strings of a string dataset or attribute `obj` (named `what`
+ * in messages), variable-length or fixed-width, into out[0..n) as malloc'd
+ * NUL-terminated copies (the caller frees them; all NULL on failure). */
+int h5io_read_strs(hid_t obj, size_t n, char **out, const char *what, const char *file,
+                   struct ct_err *e);
+
 /* Every dataset in the file, depth first: checks each one's checksum (when
  * it has one) and, with `out`, prints its name, dtype, shape and checksum
  * state; root attributes first. Used by `ctrain inspect` and to validate a
