@@ -70,7 +70,7 @@ int h5io_attr_read_str(hid_t loc, const char *name, char *buf, size_t len, const
 int h5io_read_strs(hid_t obj, size_t n, char **out, const char *what, const char *file,
                    struct ct_err *e);
 
-/* Every dataset in the file, depth first: checks each one's checksum (when
+/* Every dataset in the file (h5walk.c), depth first: checks each one's checksum (when
  * it has one) and, with `out`, prints its name, dtype, shape and checksum
  * state; root attributes first. Used by `ctrain inspect` and to validate a
  * checkpoint before resuming from it. */
