@@ -43,7 +43,7 @@ int coco_check_image_idxs(const int32_t *idx, long n, long n_images, long row0, 
 static int read_attrs(hid_t f, const char *path, struct coco_info *info, struct ct_err *e) {
   static const char *const ids[COCO_SPECIALS] = {"null_id", "start_id", "end_id", "unk_id"};
   long v, dim, len;
-  if (H5Aexists(f, "vocab_size") <= 0)
+  if (!h5io_attr_exists(f, "vocab_size"))
     return err_set(e, CT_ERR_RUNTIME,
                    "%s: not a captioning file (no root attribute 'vocab_size'; `ctrain prepare "
                    "coco` makes one)",
@@ -170,8 +170,8 @@ int coco_is_caption_file(const char *path) {
   struct ct_err e;
   hid_t f = h5io_open(path, &e);
   if (f < 0) return 0;
-  int yes = H5Aexists(f, "vocab_size") > 0;
-  H5Fclose(f);
+  int yes = h5io_attr_exists(f, "vocab_size");
+  h5io_close(&f);
   return yes;
 }
 
@@ -337,7 +337,7 @@ int coco_read_shard(const char *path, const char *split, int rank, int world, st
 done:
   if (rc) coco_shard_free(s);
   split_close(&ss);
-  if (f >= 0) H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 
@@ -431,7 +431,7 @@ int coco_read_images(const char *path, const char *split, int rank, int world, s
 done:
   if (rc) coco_shard_free(s);
   split_close(&ss);
-  if (f >= 0) H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 

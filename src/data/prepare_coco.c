@@ -68,12 +68,8 @@ static hid_t h5_begin(struct out_file *o, const char *path, struct ct_err *e) {
   int fd;
   if (out_begin(o, path, &fd, e)) return -1;
   close(fd);
-  h5io_quiet();
-  hid_t f = H5Fcreate(o->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (f < 0) {
-    unlink(o->tmp);
-    err_set(e, CT_ERR_RUNTIME, "%s: H5Fcreate failed", path);
-  }
+  hid_t f = h5io_create_file(o->tmp, e);
+  if (f < 0) unlink(o->tmp);
   return f;
 }
 
@@ -225,10 +221,10 @@ static int src_read(hid_t cf, const char *cpath, const char *src_dir, int split,
 }
 
 /* Copies the source features in blocks, refusing non-finite values. */
-static int copy_features(hid_t g, const char *out, const struct src_split *s, int d,
-                         struct ct_err *e) {
+static int copy_features(hid_t f, const char *name, const char *out, const struct src_split *s,
+                         int d, struct ct_err *e) {
   hsize_t dims[2] = {(hsize_t)s->n_images, (hsize_t)d};
-  hid_t dst = h5io_create(g, "features", H5T_IEEE_F32LE, 2, dims, out, e);
+  hid_t dst = h5io_create(f, name, H5T_IEEE_F32LE, 2, dims, out, e);
   if (dst < 0) return CT_ERR_RUNTIME;
   long block = COPY_FLOATS / d > 0 ? COPY_FLOATS / d : 1;
   float *buf = malloc((size_t)block * (size_t)d * sizeof *buf);
@@ -247,7 +243,7 @@ static int copy_features(hid_t g, const char *out, const struct src_split *s, in
         break;
       }
     if (!rc && h5io_write_rows(dst, H5T_NATIVE_FLOAT, r, cnt, buf))
-      rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dwrite(features) failed", out);
+      rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dwrite(%s) failed", out, name);
   }
   free(buf);
   h5io_close(&dst);
@@ -265,14 +261,7 @@ static int write_header(hid_t f, const char *out, const struct coco_vocab *v, in
     rc = h5io_attr_write_long(f, ids[i], i, out, e);
   if (!rc)
     rc = h5io_attr_write_str(f, "features_source", full ? "vgg16_fc7" : "vgg16_fc7_pca", out, e);
-  if (rc) return rc;
-  /* Variable-length UTF-8, which h5py returns as str. */
-  hid_t st = H5Tcopy(H5T_C_S1);
-  hsize_t n = (hsize_t)v->n;
-  if (st < 0 || H5Tset_size(st, H5T_VARIABLE) < 0 || H5Tset_cset(st, H5T_CSET_UTF8) < 0)
-    rc = err_set(e, CT_ERR_RUNTIME, "%s: cannot make a string type for /idx_to_word", out);
-  if (!rc) rc = h5io_write_plain(f, "/idx_to_word", st, st, 1, &n, v->words, out, e);
-  h5io_close(&st);
+  if (!rc) rc = h5io_write_utf8(f, "/idx_to_word", v->words, (size_t)v->n, out, e);
   return rc;
 }
 
@@ -291,10 +280,8 @@ static int write_layout(const char *out, const struct coco_vocab *v, struct src_
     if (!rc)
       rc = h5io_write_plain(f, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, cd, sp[s].image_idxs, out,
                             e);
-    hid_t g = rc ? -1 : H5Gopen2(f, SPLITS[s], H5P_DEFAULT);
-    if (!rc && g < 0) rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Gopen2(/%s) failed", out, SPLITS[s]);
-    if (!rc) rc = copy_features(g, out, &sp[s], d, e);
-    h5io_close(&g);
+    snprintf(name, sizeof name, "/%s/features", SPLITS[s]);
+    if (!rc) rc = copy_features(f, name, out, &sp[s], d, e);
   }
   return h5_end(&o, f, rc, e);
 }
@@ -326,7 +313,7 @@ int prepare_coco(const char *src_dir, const char *out, int full, struct ct_err *
   src_free(&sp[0]);
   src_free(&sp[1]);
   coco_vocab_free(&v);
-  H5Fclose(cf);
+  h5io_close(&cf);
   return rc;
 }
 

@@ -76,7 +76,7 @@ uint32_t h5io_crc32(uint32_t crc, const void *data, size_t bytes) {
 /* Compares the dataset's `crc32` attribute, if any, with data's bytes. */
 static int verify_crc(hid_t ds, const char *name, const void *data, size_t bytes, const char *file,
                       struct ct_err *e) {
-  if (H5Aexists(ds, "crc32") <= 0) return CT_OK;
+  if (!h5io_attr_exists(ds, "crc32")) return CT_OK;
   long want;
   if (h5io_attr_read_long(ds, "crc32", &want, file, e)) return e->code;
   if ((uint32_t)want != h5io_crc32(0, data, bytes))
@@ -168,6 +168,8 @@ static int attr_read(hid_t loc, const char *name, hid_t type, void *v, const cha
   if (rc < 0) return err_set(e, CT_ERR_RUNTIME, "%s: cannot read attribute '%s'", file, name);
   return CT_OK;
 }
+
+int h5io_attr_exists(hid_t loc, const char *name) { return H5Aexists(loc, name) > 0; }
 
 int h5io_attr_write_long(hid_t loc, const char *name, long v, const char *file, struct ct_err *e) {
   return attr_write(loc, name, H5T_NATIVE_LONG, &v, file, e);

@@ -45,6 +45,8 @@ int h5io_read(hid_t loc, const char *name, hid_t type, size_t numel, void *data,
 int h5io_shape(hid_t loc, const char *name, int *ndim, hsize_t *dims, const char *file,
                struct ct_err *e);
 
+/* 1 when loc has attribute `name`, else 0 (also when HDF5 cannot tell). */
+int h5io_attr_exists(hid_t loc, const char *name);
 int h5io_attr_write_long(hid_t loc, const char *name, long v, const char *file, struct ct_err *e);
 int h5io_attr_write_str(hid_t loc, const char *name, const char *s, const char *file,
                         struct ct_err *e);
@@ -106,5 +108,9 @@ hid_t h5io_create(hid_t loc, const char *name, hid_t ftype, int rank, const hsiz
  * checksum h5io_write adds: for layouts that other programs read. */
 int h5io_write_plain(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
                      const hsize_t *dims, const void *data, const char *file, struct ct_err *e);
+/* Creates `name` as a 1-D dataset of n variable-length UTF-8 strings, which
+ * h5py returns as str. */
+int h5io_write_utf8(hid_t loc, const char *name, char *const *strs, size_t n, const char *file,
+                    struct ct_err *e);
 
 #endif

@@ -138,3 +138,15 @@ int h5io_write_plain(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int 
   if (H5Dclose(d) < 0) rc = -1;
   return rc ? err_set(e, CT_ERR_RUNTIME, "%s: H5Dwrite(%s) failed", file, name) : CT_OK;
 }
+
+int h5io_write_utf8(hid_t loc, const char *name, char *const *strs, size_t n, const char *file,
+                    struct ct_err *e) {
+  hid_t st = H5Tcopy(H5T_C_S1);
+  hsize_t dims = n;
+  int rc = CT_OK;
+  if (st < 0 || H5Tset_size(st, H5T_VARIABLE) < 0 || H5Tset_cset(st, H5T_CSET_UTF8) < 0)
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: cannot make a string type for %s", file, name);
+  if (!rc) rc = h5io_write_plain(loc, name, st, st, 1, &dims, strs, file, e);
+  h5io_close(&st);
+  return rc;
+}
