@@ -175,7 +175,7 @@ int dataset_read_info(const char *path, struct dataset_info *info, struct ct_err
     h5io_close(&img);
     h5io_close(&lab);
   }
-  H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 
