@@ -9,7 +9,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "ckpt/h5io.h"
+#include "h5/h5io.h"
 
 static hid_t h5_type(enum dtype dt) {
   switch (dt) {

@@ -1,103 +1,18 @@
 /* coco.c — reading the ctrain captioning layout (coco.h, docs/coco.md) and the
- * checked HDF5 helpers it shares with prepare_coco.c (coco_h5.h). */
+ * checks it shares with prepare_coco.c (coco_h5.h). */
 #include "data/coco.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "ckpt/h5io.h"
 #include "data/coco_h5.h"
 #include "data/dataset.h"
+#include "h5/h5io.h"
 #include "kernels/ops_shared.h"
 
 const char *const coco_special_words[COCO_SPECIALS] = {"<NULL>", "<START>", "<END>", "<UNK>"};
-
-hid_t coco_h5_open(const char *path, struct ct_err *e) {
-  h5io_quiet();
-  if (access(path, R_OK) != 0) {
-    err_set(e, CT_ERR_RUNTIME, "%s: %s", path, strerror(errno));
-    return -1;
-  }
-  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) err_set(e, CT_ERR_RUNTIME, "%s: H5Fopen failed (not an HDF5 file?)", path);
-  return f;
-}
-
-hid_t coco_h5_dataset(hid_t f, const char *path, const char *name, H5T_class_t cls, int rank,
-                      const char *shape, hsize_t *dims, struct ct_err *e) {
-  /* H5Lexists fails on a path whose group is missing: test each prefix. */
-  char prefix[128];
-  for (const char *s = strchr(name + 1, '/');; s = strchr(s + 1, '/')) {
-    snprintf(prefix, sizeof prefix, "%.*s", s ? (int)(s - name) : (int)strlen(name), name);
-    if (H5Lexists(f, prefix, H5P_DEFAULT) <= 0) {
-      err_set(e, CT_ERR_RUNTIME, "%s: dataset %s missing", path, name);
-      return -1;
-    }
-    if (!s) break;
-  }
-  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-  if (d < 0) {
-    err_set(e, CT_ERR_RUNTIME, "%s: %s is not a dataset", path, name);
-    return -1;
-  }
-  hid_t t = H5Dget_type(d), s = H5Dget_space(d);
-  char buf[64];
-  int ok = 0;
-  if (t < 0 || s < 0) {
-    err_set(e, CT_ERR_RUNTIME, "%s: H5Dget_type/H5Dget_space(%s) failed", path, name);
-    goto done;
-  }
-  if (H5Tget_class(t) != cls) {
-    err_set(e, CT_ERR_RUNTIME, "%s: %s has dtype %s, want %s", path, name,
-            h5io_dtype_name(t, buf, sizeof buf),
-            cls == H5T_INTEGER ? "int32"
-            : cls == H5T_FLOAT ? "float32"
-                               : "strings");
-    goto done;
-  }
-  hsize_t all[H5S_MAX_RANK];
-  int have = H5Sget_simple_extent_ndims(s);
-  if (have < 0 || H5Sget_simple_extent_dims(s, all, NULL) < 0) {
-    err_set(e, CT_ERR_RUNTIME, "%s: H5Sget_simple_extent_dims(%s) failed", path, name);
-    goto done;
-  }
-  if (have != rank || all[0] > INT32_MAX) {
-    h5io_shape_name(have, all, buf, sizeof buf);
-    err_set(e, CT_ERR_RUNTIME, "%s: %s has shape %s, want %s", path, name, buf, shape);
-    goto done;
-  }
-  memcpy(dims, all, (size_t)rank * sizeof *dims);
-  ok = 1;
-done:
-  h5io_close(&t);
-  h5io_close(&s);
-  if (!ok) h5io_close(&d);
-  return d;
-}
-
-int coco_h5_read_rows(hid_t d, hid_t mtype, long start, long stride, long count, void *buf) {
-  if (count == 0) return 0;
-  hsize_t dims[2] = {0, 1};
-  hid_t fs = H5Dget_space(d), ms = -1;
-  int rank = fs < 0 ? -1 : H5Sget_simple_extent_ndims(fs);
-  herr_t st = -1;
-  if (rank == 1 || rank == 2) {
-    H5Sget_simple_extent_dims(fs, dims, NULL);
-    hsize_t off[2] = {(hsize_t)start, 0}, step[2] = {(hsize_t)stride, 1};
-    hsize_t cnt[2] = {(hsize_t)count, 1}, blk[2] = {1, rank == 2 ? dims[1] : 1};
-    hsize_t mdims[2] = {(hsize_t)count, blk[1]};
-    if ((ms = H5Screate_simple(rank, mdims, NULL)) >= 0 &&
-        H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, step, cnt, blk) >= 0)
-      st = H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf);
-  }
-  h5io_close(&fs);
-  h5io_close(&ms);
-  return st < 0 ? -1 : 0;
-}
 
 int coco_check_tokens(const int32_t *caps, long n, int t, long vocab, long row0, long stride,
                       const char *path, const char *name, struct ct_err *e) {
@@ -128,7 +43,7 @@ int coco_check_image_idxs(const int32_t *idx, long n, long n_images, long row0, 
 static int read_attrs(hid_t f, const char *path, struct coco_info *info, struct ct_err *e) {
   static const char *const ids[COCO_SPECIALS] = {"null_id", "start_id", "end_id", "unk_id"};
   long v, dim, len;
-  if (H5Aexists(f, "vocab_size") <= 0)
+  if (!h5io_attr_exists(f, "vocab_size"))
     return err_set(e, CT_ERR_RUNTIME,
                    "%s: not a captioning file (no root attribute 'vocab_size'; `ctrain prepare "
                    "coco` makes one)",
@@ -159,6 +74,12 @@ static int read_attrs(hid_t f, const char *path, struct coco_info *info, struct 
   return CT_OK;
 }
 
+static const struct h5io_want
+    CAPTIONS = {.cls = H5T_INTEGER, .dtype = "int32", .rank = 2, .shape = "(N,T)"},
+    IMAGE_IDXS = {.cls = H5T_INTEGER, .dtype = "int32", .rank = 1, .shape = "(N)"},
+    FEATURES = {.cls = H5T_FLOAT, .dtype = "float32", .rank = 2, .shape = "(N_img,D)"},
+    WORDS = {.cls = H5T_STRING, .dtype = "strings", .rank = 1, .shape = "(V)"};
+
 struct split_sets {
   hid_t captions, image_idxs, features;
   long n, n_images;
@@ -180,10 +101,9 @@ static int split_open(hid_t f, const char *path, const char *split, const struct
   snprintf(fn, sizeof fn, "/%s/features", split);
   hsize_t cd[2], id[1], fd[2];
   s->image_idxs = s->features = -1;
-  s->captions = coco_h5_dataset(f, path, cn, H5T_INTEGER, 2, "(N,T)", cd, e);
-  if (s->captions >= 0) s->image_idxs = coco_h5_dataset(f, path, in, H5T_INTEGER, 1, "(N)", id, e);
-  if (s->image_idxs >= 0)
-    s->features = coco_h5_dataset(f, path, fn, H5T_FLOAT, 2, "(N_img,D)", fd, e);
+  s->captions = h5io_dataset(f, path, cn, &CAPTIONS, cd, e);
+  if (s->captions >= 0) s->image_idxs = h5io_dataset(f, path, in, &IMAGE_IDXS, id, e);
+  if (s->image_idxs >= 0) s->features = h5io_dataset(f, path, fn, &FEATURES, fd, e);
   int rc = s->features < 0 ? CT_ERR_RUNTIME : CT_OK;
   if (!rc && cd[1] != (hsize_t)info->max_length)
     rc = err_set(e, CT_ERR_RUNTIME, "%s: %s has width %llu, but max_length is %d", path, cn,
@@ -203,10 +123,19 @@ static int split_open(hid_t f, const char *path, const char *split, const struct
   return CT_OK;
 }
 
-/* Opens /idx_to_word, which must hold exactly vocab_size strings. */
-static hid_t vocab_open(hid_t f, const char *path, const struct coco_info *info, struct ct_err *e) {
+/* Opens the file and reads its root attributes; *f (-1 when it could not be
+ * opened) is the caller's to close whatever the result. */
+static int attrs_open(const char *path, hid_t *f, struct coco_info *info, struct ct_err *e) {
+  if ((*f = h5io_open(path, e)) < 0) return CT_ERR_RUNTIME;
+  return read_attrs(*f, path, info, e);
+}
+
+/* attrs_open, then /idx_to_word open, which must hold exactly vocab_size
+ * strings; -1 on failure. */
+static hid_t vocab_open(const char *path, hid_t *f, struct coco_info *info, struct ct_err *e) {
   hsize_t n;
-  hid_t d = coco_h5_dataset(f, path, "/idx_to_word", H5T_STRING, 1, "(V)", &n, e);
+  if (attrs_open(path, f, info, e)) return -1;
+  hid_t d = h5io_dataset(*f, path, "/idx_to_word", &WORDS, &n, e);
   if (d >= 0 && n != (hsize_t)info->vocab_size) {
     err_set(e, CT_ERR_RUNTIME, "%s: /idx_to_word has %llu words, but vocab_size is %d", path,
             (unsigned long long)n, info->vocab_size);
@@ -217,12 +146,9 @@ static hid_t vocab_open(hid_t f, const char *path, const struct coco_info *info,
 
 int coco_read_info(const char *path, struct coco_info *info, struct ct_err *e) {
   memset(info, 0, sizeof *info);
-  hid_t f = coco_h5_open(path, e);
-  if (f < 0) return CT_ERR_RUNTIME;
   struct split_sets tr, va;
-  int rc = read_attrs(f, path, info, e);
-  hid_t v = rc ? -1 : vocab_open(f, path, info, e);
-  if (v < 0) rc = CT_ERR_RUNTIME;
+  hid_t f, v = vocab_open(path, &f, info, e);
+  int rc = v < 0 ? CT_ERR_RUNTIME : CT_OK;
   h5io_close(&v);
   if (!rc) rc = split_open(f, path, "train", info, &tr, e);
   if (!rc) {
@@ -236,16 +162,16 @@ int coco_read_info(const char *path, struct coco_info *info, struct ct_err *e) {
     info->n_val_images = va.n_images;
     split_close(&va);
   }
-  H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 
 int coco_is_caption_file(const char *path) {
   struct ct_err e;
-  hid_t f = coco_h5_open(path, &e);
+  hid_t f = h5io_open(path, &e);
   if (f < 0) return 0;
-  int yes = H5Aexists(f, "vocab_size") > 0;
-  H5Fclose(f);
+  int yes = h5io_attr_exists(f, "vocab_size");
+  h5io_close(&f);
   return yes;
 }
 
@@ -257,72 +183,26 @@ void coco_vocab_free(struct coco_vocab *v) {
   v->n = 0;
 }
 
-/* Copies n strings, variable-length (as ctrain writes) or fixed-width. */
-static int vocab_copy(hid_t d, const char *path, int n, char **words, struct ct_err *e) {
-  hid_t t = H5Dget_type(d), m = -1;
-  htri_t var = t < 0 ? -1 : H5Tis_variable_str(t);
-  size_t width = t < 0 ? 0 : H5Tget_size(t);
-  char **vlen = NULL, *fixed = NULL;
-  int rc = CT_ERR_RUNTIME;
-  if (var < 0 || (m = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(m, var ? H5T_VARIABLE : width) < 0 ||
-      H5Tset_cset(m, H5Tget_cset(t)) < 0 || (!var && H5Tset_strpad(m, H5T_STR_NULLPAD) < 0)) {
-    err_set(e, rc, "%s: cannot make a string type for /idx_to_word", path);
-    goto done;
-  }
-  if (var ? !(vlen = calloc((size_t)n, sizeof *vlen)) : !(fixed = calloc((size_t)n, width))) {
-    err_set(e, rc, "%s: out of memory reading /idx_to_word", path);
-    goto done;
-  }
-  if (H5Dread(d, m, H5S_ALL, H5S_ALL, H5P_DEFAULT, var ? (void *)vlen : (void *)fixed) < 0) {
-    err_set(e, rc, "%s: H5Dread(/idx_to_word) failed", path);
-    goto done;
-  }
-  for (int i = 0; i < n; i++) {
-    const char *w = var ? vlen[i] : fixed + (size_t)i * width;
-    size_t len = var ? (w ? strlen(w) : 0) : strnlen(w, width);
-    if (len == 0) {
-      err_set(e, rc, "%s: /idx_to_word[%d] is empty", path, i);
-      goto done;
-    }
-    if (!(words[i] = malloc(len + 1))) {
-      err_set(e, rc, "%s: out of memory reading /idx_to_word", path);
-      goto done;
-    }
-    memcpy(words[i], w, len);
-    words[i][len] = 0;
-  }
-  rc = CT_OK;
-done:
-  for (int i = 0; vlen && i < n; i++)
-    H5free_memory(vlen[i]);
-  free(vlen);
-  free(fixed);
-  h5io_close(&m);
-  h5io_close(&t);
-  return rc;
-}
-
 int coco_read_vocab(const char *path, struct coco_vocab *v, struct ct_err *e) {
   memset(v, 0, sizeof *v);
-  hid_t f = coco_h5_open(path, e);
-  if (f < 0) return CT_ERR_RUNTIME;
   struct coco_info info;
-  int rc = read_attrs(f, path, &info, e);
-  hid_t d = rc ? -1 : vocab_open(f, path, &info, e);
-  if (d < 0) rc = CT_ERR_RUNTIME;
+  hid_t f, d = vocab_open(path, &f, &info, e);
+  int rc = d < 0 ? CT_ERR_RUNTIME : CT_OK;
   if (!rc && !(v->words = calloc((size_t)info.vocab_size, sizeof *v->words)))
     rc = err_set(e, CT_ERR_RUNTIME, "%s: out of memory reading /idx_to_word", path);
   if (!rc) {
     v->n = info.vocab_size;
-    rc = vocab_copy(d, path, v->n, v->words, e);
+    rc = h5io_read_strs(d, (size_t)v->n, v->words, "/idx_to_word", path, e);
   }
+  for (int i = 0; !rc && i < v->n; i++)
+    if (!v->words[i][0]) rc = err_set(e, CT_ERR_RUNTIME, "%s: /idx_to_word[%d] is empty", path, i);
   for (int i = 0; !rc && i < COCO_SPECIALS; i++)
     if (strcmp(v->words[i], coco_special_words[i]))
       rc = err_set(e, CT_ERR_RUNTIME, "%s: /idx_to_word[%d] is '%s', want '%s'", path, i,
                    v->words[i], coco_special_words[i]);
   if (rc) coco_vocab_free(v);
   h5io_close(&d);
-  H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 
@@ -371,8 +251,7 @@ static int shard_open(const char *path, const char *split, int rank, int world,
     return err_set(e, CT_ERR_USAGE, "%s: unknown split '%s' (want train or val)", path, split);
   if (world < 1 || rank < 0 || rank >= world)
     return err_set(e, CT_ERR_USAGE, "%s: bad shard rank %d of %d", path, rank, world);
-  if ((*f = coco_h5_open(path, e)) < 0) return CT_ERR_RUNTIME;
-  int rc = read_attrs(*f, path, info, e);
+  int rc = attrs_open(path, f, info, e);
   if (!rc) rc = split_open(*f, path, split, info, ss, e);
   return rc;
 }
@@ -412,8 +291,8 @@ static int gather_features(hid_t feat, const char *path, const char *split, long
     long j = i + 1;
     while (j < m && s->image_rows[j] == s->image_rows[i] + (j - i))
       j++;
-    if (coco_h5_read_rows(feat, H5T_NATIVE_FLOAT, s->image_rows[i], 1, j - i,
-                          s->features + (size_t)i * (size_t)s->d)) {
+    if (h5io_read_rows(feat, H5T_NATIVE_FLOAT, s->image_rows[i], 1, j - i,
+                       s->features + (size_t)i * (size_t)s->d)) {
       rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(/%s/features rows %ld..%ld) failed", path, split,
                    s->image_rows[i], s->image_rows[j - 1]);
       goto done;
@@ -447,8 +326,8 @@ int coco_read_shard(const char *path, const char *split, int rank, int world, st
     goto done;
   }
   s->n = n;
-  if (coco_h5_read_rows(ss.captions, H5T_NATIVE_INT32, rank, world, n, s->captions) ||
-      coco_h5_read_rows(ss.image_idxs, H5T_NATIVE_INT32, rank, world, n, s->image_idxs)) {
+  if (h5io_read_rows(ss.captions, H5T_NATIVE_INT32, rank, world, n, s->captions) ||
+      h5io_read_rows(ss.image_idxs, H5T_NATIVE_INT32, rank, world, n, s->image_idxs)) {
     rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(%s or %s) failed", path, cn, in);
     goto done;
   }
@@ -458,7 +337,7 @@ int coco_read_shard(const char *path, const char *split, int rank, int world, st
 done:
   if (rc) coco_shard_free(s);
   split_close(&ss);
-  if (f >= 0) H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 
@@ -482,7 +361,7 @@ static int gather_captions(const struct split_sets *ss, const char *path, const 
     rc = err_set(e, CT_ERR_RUNTIME, "%s: out of memory scanning /%s", path, split);
     goto done;
   }
-  if (coco_h5_read_rows(ss->image_idxs, H5T_NATIVE_INT32, 0, 1, ss->n, idx)) {
+  if (h5io_read_rows(ss->image_idxs, H5T_NATIVE_INT32, 0, 1, ss->n, idx)) {
     rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(%s) failed", path, in);
     goto done;
   }
@@ -498,7 +377,7 @@ static int gather_captions(const struct split_sets *ss, const char *path, const 
   }
   for (long start = 0; start < ss->n; start += BLOCK) {
     long count = ss->n - start < BLOCK ? ss->n - start : BLOCK;
-    if (coco_h5_read_rows(ss->captions, H5T_NATIVE_INT32, start, 1, count, block)) {
+    if (h5io_read_rows(ss->captions, H5T_NATIVE_INT32, start, 1, count, block)) {
       rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(%s rows %ld..%ld) failed", path, cn, start,
                    start + count - 1);
       goto done;
@@ -543,7 +422,7 @@ int coco_read_images(const char *path, const char *split, int rank, int world, s
     s->image_rows[k] = lo + k;
   for (long i = 0; i < s->n; i++)
     s->image_idxs[i] -= (int32_t)lo;
-  if (coco_h5_read_rows(ss.features, H5T_NATIVE_FLOAT, lo, 1, hi - lo, s->features)) {
+  if (h5io_read_rows(ss.features, H5T_NATIVE_FLOAT, lo, 1, hi - lo, s->features)) {
     rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(/%s/features rows %ld..%ld) failed", path, split,
                  lo, hi - 1);
     goto done;
@@ -552,7 +431,7 @@ int coco_read_images(const char *path, const char *split, int rank, int world, s
 done:
   if (rc) coco_shard_free(s);
   split_close(&ss);
-  if (f >= 0) H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ckpt/h5io.h"
+#include "h5/h5io.h"
 #include "kernels/ops_shared.h"
 
 /* Images per chunk: 64 images (192 KiB) fit HDF5's default 1 MiB chunk cache,
@@ -20,62 +20,23 @@ static int split_known(const char *split) {
   return !strcmp(split, "train") || !strcmp(split, "val") || !strcmp(split, "test");
 }
 
-/* Checks that the dataset at `name` exists and has the wanted dtype class
- * (images: exactly uint8; labels: any integer, read as int32), rank and
- * trailing dims; returns the open dataset and its first dimension. */
+/* Images: exactly uint8 (N,3,32,32); labels: any integer (N), read as int32.
+ * Returns the open dataset and its first dimension. */
 static hid_t dset_open_checked(hid_t f, const char *path, const char *name, int images, long *n,
                                struct ct_err *e) {
-  char group[16], buf[64];
-  snprintf(group, sizeof group, "%.*s", (int)(strchr(name + 1, '/') - name), name);
-  if (H5Lexists(f, group, H5P_DEFAULT) <= 0 || H5Lexists(f, name, H5P_DEFAULT) <= 0) {
-    err_set(e, CT_ERR_RUNTIME, "%s: dataset %s missing", path, name);
-    return -1;
-  }
-  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-  if (d < 0) {
-    err_set(e, CT_ERR_RUNTIME, "%s: H5Dopen2(%s) failed", path, name);
-    return -1;
-  }
-  hid_t t = H5Dget_type(d), s = H5Dget_space(d);
-  int ok = 0;
-  if (t < 0 || s < 0) {
-    err_set(e, CT_ERR_RUNTIME, "%s: H5Dget_type/H5Dget_space(%s) failed", path, name);
-    goto done;
-  }
-  int good_type = H5Tget_class(t) == H5T_INTEGER &&
-                  (!images || (H5Tget_size(t) == 1 && H5Tget_sign(t) == H5T_SGN_NONE));
-  if (!good_type) {
-    err_set(e, CT_ERR_RUNTIME, "%s: %s has dtype %s, want %s", path, name,
-            h5io_dtype_name(t, buf, sizeof buf), images ? "uint8" : "int32");
-    goto done;
-  }
-  hsize_t dims[H5S_MAX_RANK];
-  int rank = H5Sget_simple_extent_ndims(s);
-  if (rank < 0 || H5Sget_simple_extent_dims(s, dims, NULL) < 0) {
-    err_set(e, CT_ERR_RUNTIME, "%s: H5Sget_simple_extent_dims(%s) failed", path, name);
-    goto done;
-  }
-  int good_shape =
-      images ? rank == 4 && dims[1] == 3 && dims[2] == DATASET_SIDE && dims[3] == DATASET_SIDE
-             : rank == 1;
-  if (good_shape && dims[0] > INT32_MAX) {
-    err_set(e, CT_ERR_RUNTIME,
-            "%s: %s has %llu rows, too many: rows are indexed by a 32-bit int, at most %d", path,
-            name, (unsigned long long)dims[0], INT32_MAX);
-    goto done;
-  }
-  if (!good_shape) {
-    h5io_shape_name(rank, dims, buf, sizeof buf);
-    err_set(e, CT_ERR_RUNTIME, "%s: %s has shape %s, want %s", path, name, buf,
-            images ? "(N,3,32,32)" : "(N)");
-    goto done;
-  }
-  *n = (long)dims[0];
-  ok = 1;
-done:
-  h5io_close(&t);
-  h5io_close(&s);
-  if (!ok) h5io_close(&d);
+  static const hsize_t image_dims[4] = {0, 3, DATASET_SIDE, DATASET_SIDE};
+  static const struct h5io_want labels = {
+      .cls = H5T_INTEGER, .dtype = "int32", .rank = 1, .shape = "(N)"};
+  /* Not static: H5T_NATIVE_UINT8 is known only once HDF5 is open. */
+  const struct h5io_want uint8_images = {.cls = H5T_INTEGER,
+                                         .dtype = "uint8",
+                                         .rank = 4,
+                                         .shape = "(N,3,32,32)",
+                                         .exact = H5T_NATIVE_UINT8,
+                                         .fixed = image_dims};
+  hsize_t dims[4];
+  hid_t d = h5io_dataset(f, path, name, images ? &uint8_images : &labels, dims, e);
+  if (d >= 0) *n = (long)dims[0];
   return d;
 }
 
@@ -106,9 +67,8 @@ static int read_classes(hid_t f, const char *path, struct dataset_info *info, st
   if (H5Aexists(f, "classes") <= 0)
     return err_set(e, CT_ERR_RUNTIME, "%s: root attribute 'classes' missing", path);
   int rc = CT_ERR_RUNTIME;
-  hid_t a = H5Aopen(f, "classes", H5P_DEFAULT), t = -1, s = -1, m = -1;
-  char *vlen[DATASET_MAX_CLASSES] = {0};
-  char *fixed = NULL;
+  hid_t a = H5Aopen(f, "classes", H5P_DEFAULT), t = -1, s = -1;
+  char *names[DATASET_MAX_CLASSES] = {0};
   if (a < 0 || (t = H5Aget_type(a)) < 0 || (s = H5Aget_space(a)) < 0) {
     err_set(e, rc, "%s: H5Aopen/H5Aget_type(classes) failed", path);
     goto done;
@@ -124,39 +84,21 @@ static int read_classes(hid_t f, const char *path, struct dataset_info *info, st
             (unsigned long long)n, DATASET_MAX_CLASSES);
     goto done;
   }
-  htri_t var = H5Tis_variable_str(t);
-  size_t width = H5Tget_size(t);
-  if (var < 0 || (m = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(m, var ? H5T_VARIABLE : width) < 0 ||
-      H5Tset_cset(m, H5Tget_cset(t)) < 0 || (!var && H5Tset_strpad(m, H5T_STR_NULLPAD) < 0)) {
-    err_set(e, rc, "%s: H5Tset_size(classes) failed", path);
-    goto done;
-  }
-  if (!var && !(fixed = calloc(n, width))) {
-    err_set(e, rc, "%s: out of memory reading 'classes'", path);
-    goto done;
-  }
-  if (H5Aread(a, m, var ? (void *)vlen : (void *)fixed) < 0) {
-    err_set(e, rc, "%s: H5Aread(classes) failed", path);
-    goto done;
-  }
+  if (h5io_read_strs(a, n, names, "classes", path, e)) goto done;
   info->num_classes = (int)n;
   for (hsize_t i = 0; i < n; i++) {
-    const char *name = var ? vlen[i] : fixed + i * width;
-    size_t len = var ? (name ? strlen(name) : 0) : strnlen(name, width);
+    size_t len = strlen(names[i]);
     if (len == 0 || len >= DATASET_NAME_LEN) {
       err_set(e, rc, "%s: class name %llu is empty or longer than %d characters", path,
               (unsigned long long)i, DATASET_NAME_LEN - 1);
       goto done;
     }
-    memcpy(info->classes[i], name, len);
-    info->classes[i][len] = 0;
+    memcpy(info->classes[i], names[i], len + 1);
   }
   rc = CT_OK;
 done:
   for (int i = 0; i < DATASET_MAX_CLASSES; i++)
-    H5free_memory(vlen[i]);
-  free(fixed);
-  h5io_close(&m);
+    free(names[i]);
   h5io_close(&s);
   h5io_close(&t);
   h5io_close(&a);
@@ -188,17 +130,6 @@ done:
   return rc;
 }
 
-static hid_t file_open(const char *path, struct ct_err *e) {
-  h5io_quiet();
-  if (access(path, R_OK) != 0) {
-    err_set(e, CT_ERR_RUNTIME, "%s: %s", path, strerror(errno));
-    return -1;
-  }
-  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) err_set(e, CT_ERR_RUNTIME, "%s: H5Fopen failed (not an HDF5 file?)", path);
-  return f;
-}
-
 static int read_attrs(hid_t f, const char *path, struct dataset_info *info, struct ct_err *e) {
   int rc = read_classes(f, path, info, e);
   if (!rc) rc = read_vec3(f, path, "mean", info->mean, e);
@@ -214,9 +145,22 @@ static int read_attrs(hid_t f, const char *path, struct dataset_info *info, stru
   return rc;
 }
 
+/* What the split readers start with: the file open (*f, -1 when it could not
+ * be opened, the caller's to close whatever the result), its attributes read
+ * and the split's datasets open. */
+static int split_begin(const char *path, const char *split, hid_t *f, struct dataset_info *info,
+                       hid_t *img, hid_t *lab, long *n, struct ct_err *e) {
+  *img = *lab = -1;
+  *n = 0;
+  if ((*f = h5io_open(path, e)) < 0) return CT_ERR_RUNTIME;
+  int rc = read_attrs(*f, path, info, e);
+  if (!rc) rc = split_open(*f, path, split, img, lab, n, e);
+  return rc;
+}
+
 int dataset_read_info(const char *path, struct dataset_info *info, struct ct_err *e) {
   memset(info, 0, sizeof *info);
-  hid_t f = file_open(path, e);
+  hid_t f = h5io_open(path, e);
   if (f < 0) return CT_ERR_RUNTIME;
   int rc = read_attrs(f, path, info, e);
   static const char *const splits[] = {"train", "val", "test"};
@@ -231,7 +175,7 @@ int dataset_read_info(const char *path, struct dataset_info *info, struct ct_err
     h5io_close(&img);
     h5io_close(&lab);
   }
-  H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 
@@ -255,21 +199,6 @@ void image_split_free(struct image_split *s) {
   s->n = 0;
 }
 
-/* Reads the selected rows of one dataset into buf (memory type mtype). */
-static int read_rows(hid_t d, hid_t mtype, int rank, long start, long stride, long count,
-                     void *buf) {
-  hsize_t off[4] = {(hsize_t)start, 0, 0, 0}, step[4] = {(hsize_t)stride, 1, 1, 1};
-  hsize_t cnt[4] = {(hsize_t)count, 1, 1, 1}, blk[4] = {1, 3, DATASET_SIDE, DATASET_SIDE};
-  hsize_t mdims[4] = {(hsize_t)count, 3, DATASET_SIDE, DATASET_SIDE};
-  hid_t fs = H5Dget_space(d), ms = H5Screate_simple(rank, mdims, NULL);
-  herr_t st = -1;
-  if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, step, cnt, blk) >= 0)
-    st = H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf);
-  h5io_close(&fs);
-  h5io_close(&ms);
-  return st < 0 ? -1 : 0;
-}
-
 int dataset_read_split(const char *path, const char *split, long start, long stride, long count,
                        struct image_split *out, struct ct_err *e) {
   memset(out, 0, sizeof *out);
@@ -279,13 +208,10 @@ int dataset_read_split(const char *path, const char *split, long start, long str
   if (start < 0 || stride < 1)
     return err_set(e, CT_ERR_USAGE, "%s: bad row selection start=%ld stride=%ld", path, start,
                    stride);
-  hid_t f = file_open(path, e);
-  if (f < 0) return CT_ERR_RUNTIME;
   struct dataset_info info;
-  hid_t img = -1, lab = -1;
-  long n = 0;
-  int rc = read_attrs(f, path, &info, e);
-  if (!rc) rc = split_open(f, path, split, &img, &lab, &n, e);
+  hid_t f, img, lab;
+  long n;
+  int rc = split_begin(path, split, &f, &info, &img, &lab, &n, e);
   if (rc) goto done;
   long avail = start < n ? (n - start + stride - 1) / stride : 0;
   if (count < 0) count = avail;
@@ -295,11 +221,11 @@ int dataset_read_split(const char *path, const char *split, long start, long str
     goto done;
   }
   if ((rc = image_split_alloc(out, count, e))) goto done;
-  if (count > 0 && read_rows(img, H5T_NATIVE_UINT8, 4, start, stride, count, out->images)) {
+  if (count > 0 && h5io_read_rows(img, H5T_NATIVE_UINT8, start, stride, count, out->images)) {
     rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(/%s/images) failed", path, split);
     goto done;
   }
-  if (count > 0 && read_rows(lab, H5T_NATIVE_INT32, 1, start, stride, count, out->labels)) {
+  if (count > 0 && h5io_read_rows(lab, H5T_NATIVE_INT32, start, stride, count, out->labels)) {
     rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(/%s/labels) failed", path, split);
     goto done;
   }
@@ -313,7 +239,7 @@ done:
   if (rc) image_split_free(out);
   h5io_close(&img);
   h5io_close(&lab);
-  H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 
@@ -325,39 +251,17 @@ static int cmp_by_row(const void *a, const void *b) {
   return (x[0] > y[0]) - (x[0] < y[0]);
 }
 
-/* Reads file rows [first, first + len) of images and labels into staging. */
-static int read_run(hid_t img, hid_t lab, long first, long len, uint8_t *simg, int32_t *slab) {
-  hsize_t off[4] = {(hsize_t)first, 0, 0, 0};
-  hsize_t cnt[4] = {(hsize_t)len, 3, DATASET_SIDE, DATASET_SIDE};
-  hid_t fs = H5Dget_space(img), ms = H5Screate_simple(4, cnt, NULL);
-  hid_t lfs = H5Dget_space(lab), lms = H5Screate_simple(1, cnt, NULL);
-  herr_t st = -1;
-  if (fs >= 0 && ms >= 0 && lfs >= 0 && lms >= 0 &&
-      H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) >= 0 &&
-      H5Sselect_hyperslab(lfs, H5S_SELECT_SET, off, NULL, cnt, NULL) >= 0 &&
-      H5Dread(img, H5T_NATIVE_UINT8, ms, fs, H5P_DEFAULT, simg) >= 0)
-    st = H5Dread(lab, H5T_NATIVE_INT32, lms, lfs, H5P_DEFAULT, slab);
-  h5io_close(&fs);
-  h5io_close(&ms);
-  h5io_close(&lfs);
-  h5io_close(&lms);
-  return st < 0 ? -1 : 0;
-}
-
 int dataset_read_rows(const char *path, const char *split, const long *rows, long count,
                       uint8_t *images, int32_t *labels, struct ct_err *e) {
   if (!split_known(split))
     return err_set(e, CT_ERR_USAGE, "%s: unknown split '%s' (want train, val or test)", path,
                    split);
-  hid_t f = file_open(path, e);
-  if (f < 0) return CT_ERR_RUNTIME;
   struct dataset_info info;
-  hid_t img = -1, lab = -1;
-  long n = 0, *order = NULL;
+  hid_t f, img, lab;
+  long n, *order = NULL;
   uint8_t *simg = NULL;
   int32_t *slab = NULL;
-  int rc = read_attrs(f, path, &info, e);
-  if (!rc) rc = split_open(f, path, split, &img, &lab, &n, e);
+  int rc = split_begin(path, split, &f, &info, &img, &lab, &n, e);
   if (rc) goto done;
   /* Without the chunk cache HDF5 reads just the selected bytes of a chunk
    * instead of the whole chunk (64 images) around them. */
@@ -396,7 +300,8 @@ int dataset_read_rows(const char *path, const char *split, const long *rows, lon
     while (j < count && j - i < RUN_ROWS && order[2 * j] <= first + (j - i))
       j++;
     long len = order[2 * (j - 1)] - first + 1;
-    if (read_run(img, lab, first, len, simg, slab)) {
+    if (h5io_read_rows(img, H5T_NATIVE_UINT8, first, 1, len, simg) ||
+        h5io_read_rows(lab, H5T_NATIVE_INT32, first, 1, len, slab)) {
       rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(/%s rows %ld..%ld) failed", path, split, first,
                    first + len - 1);
       goto done;
@@ -420,7 +325,7 @@ done:
   free(slab);
   h5io_close(&img);
   h5io_close(&lab);
-  H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 
@@ -428,17 +333,14 @@ int dataset_check_labels(const char *path, const char *split, struct ct_err *e) 
   if (!split_known(split))
     return err_set(e, CT_ERR_USAGE, "%s: unknown split '%s' (want train, val or test)", path,
                    split);
-  hid_t f = file_open(path, e);
-  if (f < 0) return CT_ERR_RUNTIME;
   struct dataset_info info;
-  hid_t img = -1, lab = -1;
-  long n = 0;
+  hid_t f, img, lab;
+  long n;
   int32_t *y = NULL;
-  int rc = read_attrs(f, path, &info, e);
-  if (!rc) rc = split_open(f, path, split, &img, &lab, &n, e);
+  int rc = split_begin(path, split, &f, &info, &img, &lab, &n, e);
   if (!rc && !(y = malloc((size_t)(n > 0 ? n : 1) * sizeof *y)))
     rc = err_set(e, CT_ERR_RUNTIME, "%s: out of memory reading /%s/labels", path, split);
-  if (!rc && n > 0 && H5Dread(lab, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) < 0)
+  if (!rc && h5io_read_rows(lab, H5T_NATIVE_INT32, 0, 1, n, y))
     rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(/%s/labels) failed", path, split);
   for (long i = 0; !rc && i < n; i++)
     if (y[i] < 0 || y[i] >= info.num_classes)
@@ -447,7 +349,7 @@ int dataset_check_labels(const char *path, const char *split, struct ct_err *e) 
   free(y);
   h5io_close(&img);
   h5io_close(&lab);
-  H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 

@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ckpt/h5io.h"
 #include "data/coco.h"
 #include "data/coco_h5.h"
 #include "data/dataset.h"
+#include "h5/h5io.h"
 #include "kernels/ops_shared.h"
 
 /* The names of the CS231n release (assignment 3, datasets/coco_captioning). */
@@ -25,6 +25,11 @@ static const char *const FEATURE_FILES[2][2] = {
     {"train2014_vgg16_fc7.h5", "val2014_vgg16_fc7.h5"}};
 static const char *const URL_FILES[2] = {"train2014_urls.txt", "val2014_urls.txt"};
 static const char *const SPLITS[2] = {"train", "val"};
+
+static const struct h5io_want
+    CAPTIONS = {.cls = H5T_INTEGER, .dtype = "int32", .rank = 2, .shape = "(N,17)"},
+    IMAGE_IDXS = {.cls = H5T_INTEGER, .dtype = "int32", .rank = 1, .shape = "(N)"},
+    FEATURES = {.cls = H5T_FLOAT, .dtype = "float32", .rank = 2, .shape = "(N_img,D)"};
 
 /* Copying features this many floats at a time bounds memory for the 4096-d files. */
 enum { COPY_FLOATS = 1 << 22 };
@@ -63,62 +68,18 @@ static hid_t h5_begin(struct out_file *o, const char *path, struct ct_err *e) {
   int fd;
   if (out_begin(o, path, &fd, e)) return -1;
   close(fd);
-  h5io_quiet();
-  hid_t f = H5Fcreate(o->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (f < 0) {
-    unlink(o->tmp);
-    err_set(e, CT_ERR_RUNTIME, "%s: H5Fcreate failed", path);
-  }
+  hid_t f = h5io_create_file(o->tmp, e);
+  if (f < 0) unlink(o->tmp);
   return f;
 }
 
 /* Closes f and renames on rc == CT_OK; otherwise removes the temporary. */
 static int h5_end(struct out_file *o, hid_t f, int rc, struct ct_err *e) {
-  if (H5Fclose(f) < 0 && !rc) rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Fclose failed", o->path);
-  if (rc) {
+  if ((rc = h5io_close_file(f, rc, o->path, e))) {
     unlink(o->tmp);
     return rc;
   }
   return out_commit(o, e);
-}
-
-static hid_t create_ds(hid_t loc, const char *name, hid_t ftype, int rank, const hsize_t *dims,
-                       const char *path, struct ct_err *e) {
-  hid_t sp = H5Screate_simple(rank, dims, NULL), lcpl = H5Pcreate(H5P_LINK_CREATE), d = -1;
-  if (sp >= 0 && lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0)
-    d = H5Dcreate2(loc, name, ftype, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  h5io_close(&sp);
-  h5io_close(&lcpl);
-  if (d < 0) err_set(e, CT_ERR_RUNTIME, "%s: H5Dcreate2(%s) failed", path, name);
-  return d;
-}
-
-/* Writes rows [start, start + count) of a rank 1 or 2 dataset. */
-static int write_rows(hid_t d, hid_t mtype, long start, long count, const void *buf) {
-  if (count == 0) return 0;
-  hsize_t dims[2] = {0, 1};
-  hid_t fs = H5Dget_space(d), ms = -1;
-  int rank = fs < 0 ? -1 : H5Sget_simple_extent_ndims(fs);
-  herr_t st = -1;
-  if (rank == 1 || rank == 2) {
-    H5Sget_simple_extent_dims(fs, dims, NULL);
-    hsize_t off[2] = {(hsize_t)start, 0}, cnt[2] = {(hsize_t)count, rank == 2 ? dims[1] : 1};
-    if ((ms = H5Screate_simple(rank, cnt, NULL)) >= 0 &&
-        H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL) >= 0)
-      st = H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf);
-  }
-  h5io_close(&fs);
-  h5io_close(&ms);
-  return st < 0 ? -1 : 0;
-}
-
-static int write_ds(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
-                    const hsize_t *dims, const void *data, const char *path, struct ct_err *e) {
-  hid_t d = create_ds(loc, name, ftype, rank, dims, path, e);
-  if (d < 0) return CT_ERR_RUNTIME;
-  int rc = write_rows(d, mtype, 0, (long)dims[0], data);
-  h5io_close(&d);
-  return rc ? err_set(e, CT_ERR_RUNTIME, "%s: H5Dwrite(%s) failed", path, name) : CT_OK;
 }
 
 /* --- the vocabulary JSON -------------------------------------------------- */
@@ -224,16 +185,15 @@ static int src_read(hid_t cf, const char *cpath, const char *src_dir, int split,
   snprintf(in, sizeof in, "%s_image_idxs", SPLITS[split]);
   hsize_t cd[2], id[1], fd[2];
   if (join(s->path, sizeof s->path, src_dir, FEATURE_FILES[full][split], e)) return e->code;
-  if ((s->file = coco_h5_open(s->path, e)) < 0 ||
-      (s->features =
-           coco_h5_dataset(s->file, s->path, "features", H5T_FLOAT, 2, "(N_img,D)", fd, e)) < 0)
+  if ((s->file = h5io_open(s->path, e)) < 0 ||
+      (s->features = h5io_dataset(s->file, s->path, "features", &FEATURES, fd, e)) < 0)
     return CT_ERR_RUNTIME;
   if (fd[1] < 1 || fd[1] > COCO_MAX_FEATURE_DIM || (*d && fd[1] != (hsize_t)*d))
     return err_set(e, CT_ERR_RUNTIME, "%s: features has width %llu, want %s%d", s->path,
                    (unsigned long long)fd[1], *d ? "the train width " : "1..",
                    *d ? *d : COCO_MAX_FEATURE_DIM);
-  hid_t c = coco_h5_dataset(cf, cpath, cn, H5T_INTEGER, 2, "(N,17)", cd, e);
-  hid_t x = c < 0 ? -1 : coco_h5_dataset(cf, cpath, in, H5T_INTEGER, 1, "(N)", id, e);
+  hid_t c = h5io_dataset(cf, cpath, cn, &CAPTIONS, cd, e);
+  hid_t x = c < 0 ? -1 : h5io_dataset(cf, cpath, in, &IMAGE_IDXS, id, e);
   int rc = x < 0 ? CT_ERR_RUNTIME : CT_OK;
   if (!rc && (cd[1] < 2 || cd[1] > COCO_MAX_LENGTH || (*t && cd[1] != (hsize_t)*t)))
     rc = err_set(e, CT_ERR_RUNTIME, "%s: %s has width %llu, want %s%d", cpath, cn,
@@ -252,8 +212,8 @@ static int src_read(hid_t cf, const char *cpath, const char *src_dir, int split,
     if (!s->captions || !s->image_idxs)
       rc = err_set(e, CT_ERR_RUNTIME, "%s: out of memory for %ld captions", cpath, s->n);
   }
-  if (!rc && (coco_h5_read_rows(c, H5T_NATIVE_INT32, 0, 1, s->n, s->captions) ||
-              coco_h5_read_rows(x, H5T_NATIVE_INT32, 0, 1, s->n, s->image_idxs)))
+  if (!rc && (h5io_read_rows(c, H5T_NATIVE_INT32, 0, 1, s->n, s->captions) ||
+              h5io_read_rows(x, H5T_NATIVE_INT32, 0, 1, s->n, s->image_idxs)))
     rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(%s or %s) failed", cpath, cn, in);
   h5io_close(&c);
   h5io_close(&x);
@@ -261,17 +221,17 @@ static int src_read(hid_t cf, const char *cpath, const char *src_dir, int split,
 }
 
 /* Copies the source features in blocks, refusing non-finite values. */
-static int copy_features(hid_t g, const char *out, const struct src_split *s, int d,
-                         struct ct_err *e) {
+static int copy_features(hid_t f, const char *name, const char *out, const struct src_split *s,
+                         int d, struct ct_err *e) {
   hsize_t dims[2] = {(hsize_t)s->n_images, (hsize_t)d};
-  hid_t dst = create_ds(g, "features", H5T_IEEE_F32LE, 2, dims, out, e);
+  hid_t dst = h5io_create(f, name, H5T_IEEE_F32LE, 2, dims, out, e);
   if (dst < 0) return CT_ERR_RUNTIME;
   long block = COPY_FLOATS / d > 0 ? COPY_FLOATS / d : 1;
   float *buf = malloc((size_t)block * (size_t)d * sizeof *buf);
   int rc = buf ? CT_OK : err_set(e, CT_ERR_RUNTIME, "%s: out of memory copying features", out);
   for (long r = 0; !rc && r < s->n_images; r += block) {
     long cnt = s->n_images - r < block ? s->n_images - r : block;
-    if (coco_h5_read_rows(s->features, H5T_NATIVE_FLOAT, r, 1, cnt, buf)) {
+    if (h5io_read_rows(s->features, H5T_NATIVE_FLOAT, r, 1, cnt, buf)) {
       rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dread(features rows %ld..%ld) failed", s->path, r,
                    r + cnt - 1);
       break;
@@ -282,8 +242,8 @@ static int copy_features(hid_t g, const char *out, const struct src_split *s, in
                      r + k / d);
         break;
       }
-    if (!rc && write_rows(dst, H5T_NATIVE_FLOAT, r, cnt, buf))
-      rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dwrite(features) failed", out);
+    if (!rc && h5io_write_rows(dst, H5T_NATIVE_FLOAT, r, cnt, buf))
+      rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dwrite(%s) failed", out, name);
   }
   free(buf);
   h5io_close(&dst);
@@ -301,14 +261,7 @@ static int write_header(hid_t f, const char *out, const struct coco_vocab *v, in
     rc = h5io_attr_write_long(f, ids[i], i, out, e);
   if (!rc)
     rc = h5io_attr_write_str(f, "features_source", full ? "vgg16_fc7" : "vgg16_fc7_pca", out, e);
-  if (rc) return rc;
-  /* Variable-length UTF-8, which h5py returns as str. */
-  hid_t st = H5Tcopy(H5T_C_S1);
-  hsize_t n = (hsize_t)v->n;
-  if (st < 0 || H5Tset_size(st, H5T_VARIABLE) < 0 || H5Tset_cset(st, H5T_CSET_UTF8) < 0)
-    rc = err_set(e, CT_ERR_RUNTIME, "%s: cannot make a string type for /idx_to_word", out);
-  if (!rc) rc = write_ds(f, "/idx_to_word", st, st, 1, &n, v->words, out, e);
-  h5io_close(&st);
+  if (!rc) rc = h5io_write_utf8(f, "/idx_to_word", v->words, (size_t)v->n, out, e);
   return rc;
 }
 
@@ -322,14 +275,13 @@ static int write_layout(const char *out, const struct coco_vocab *v, struct src_
     char name[32];
     hsize_t cd[2] = {(hsize_t)sp[s].n, (hsize_t)t};
     snprintf(name, sizeof name, "/%s/captions", SPLITS[s]);
-    rc = write_ds(f, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 2, cd, sp[s].captions, out, e);
+    rc = h5io_write_plain(f, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 2, cd, sp[s].captions, out, e);
     snprintf(name, sizeof name, "/%s/image_idxs", SPLITS[s]);
     if (!rc)
-      rc = write_ds(f, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, cd, sp[s].image_idxs, out, e);
-    hid_t g = rc ? -1 : H5Gopen2(f, SPLITS[s], H5P_DEFAULT);
-    if (!rc && g < 0) rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Gopen2(/%s) failed", out, SPLITS[s]);
-    if (!rc) rc = copy_features(g, out, &sp[s], d, e);
-    h5io_close(&g);
+      rc = h5io_write_plain(f, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, cd, sp[s].image_idxs, out,
+                            e);
+    snprintf(name, sizeof name, "/%s/features", SPLITS[s]);
+    if (!rc) rc = copy_features(f, name, out, &sp[s], d, e);
   }
   return h5_end(&o, f, rc, e);
 }
@@ -343,7 +295,7 @@ int prepare_coco(const char *src_dir, const char *out, int full, struct ct_err *
   if (join(cpath, sizeof cpath, src_dir, CAPTIONS_FILE, e) ||
       join(vpath, sizeof vpath, src_dir, VOCAB_FILE, e))
     return e->code;
-  hid_t cf = coco_h5_open(cpath, e);
+  hid_t cf = h5io_open(cpath, e);
   if (cf < 0) return CT_ERR_RUNTIME;
   int rc = vocab_load(vpath, &v, e);
   for (int s = 0; s < 2 && !rc; s++)
@@ -361,7 +313,7 @@ int prepare_coco(const char *src_dir, const char *out, int full, struct ct_err *
   src_free(&sp[0]);
   src_free(&sp[1]);
   coco_vocab_free(&v);
-  H5Fclose(cf);
+  h5io_close(&cf);
   return rc;
 }
 
@@ -514,7 +466,8 @@ static int write_features_file(const char *path, const struct syn_split *s, stru
   hid_t f = h5_begin(&o, path, e);
   if (f < 0) return CT_ERR_RUNTIME;
   hsize_t dims[2] = {(hsize_t)s->n_images, SYN_DIM};
-  int rc = write_ds(f, "features", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, s->features, path, e);
+  int rc = h5io_write_plain(f, "features", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, s->features,
+                            path, e);
   return h5_end(&o, f, rc, e);
 }
 
@@ -527,10 +480,12 @@ static int write_captions_file(const char *path, const struct syn_split *sp, str
     char name[32];
     hsize_t dims[2] = {(hsize_t)sp[s].n, SYN_LENGTH};
     snprintf(name, sizeof name, "%s_captions", SPLITS[s]);
-    rc = write_ds(f, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dims, sp[s].captions, path, e);
+    rc = h5io_write_plain(f, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dims, sp[s].captions, path,
+                          e);
     snprintf(name, sizeof name, "%s_image_idxs", SPLITS[s]);
     if (!rc)
-      rc = write_ds(f, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, sp[s].image_idxs, path, e);
+      rc = h5io_write_plain(f, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, sp[s].image_idxs,
+                            path, e);
   }
   return h5_end(&o, f, rc, e);
 }

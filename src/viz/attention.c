@@ -2,7 +2,6 @@
 #include "viz/attention.h"
 
 #include <errno.h>
-#include <hdf5.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -11,11 +10,11 @@
 #include <sys/stat.h>
 
 #include "ckpt/ckpt.h"
-#include "ckpt/h5io.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "data/augment.h"
 #include "data/dataset.h"
+#include "h5/h5io.h"
 #include "train/session.h"
 #include "train/spec.h"
 #include "viz/png.h"
@@ -59,23 +58,6 @@ static const char *mask_name(enum mask_kind m) {
 
 /* --- HDF5 ------------------------------------------------------------------ */
 
-/* The class names as the dataset stores them: a 1-D array of fixed-length
- * strings, which h5py reads as a list. */
-static int write_classes(hid_t f, const struct dataset_info *info, const char *file,
-                         struct ct_err *e) {
-  hsize_t n = (hsize_t)info->num_classes;
-  hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate_simple(1, &n, NULL), a = -1;
-  herr_t rc = -1;
-  if (t >= 0 && sp >= 0 && H5Tset_size(t, DATASET_NAME_LEN) >= 0 &&
-      (a = H5Acreate2(f, "classes", t, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0)
-    rc = H5Awrite(a, t, info->classes);
-  if (a >= 0 && H5Aclose(a) < 0) rc = -1;
-  if (sp >= 0) H5Sclose(sp);
-  if (t >= 0) H5Tclose(t);
-  if (rc < 0) return err_set(e, CT_ERR_RUNTIME, "%s: writing attribute 'classes' failed", file);
-  return CT_OK;
-}
-
 static int write_root_attrs(hid_t f, const struct sample *s, int layers, const char *file,
                             struct ct_err *e) {
   const struct dataset_info *info = s->info;
@@ -89,7 +71,10 @@ static int write_root_attrs(hid_t f, const struct sample *s, int layers, const c
       h5io_attr_write_str(f, "predicted_name", info->classes[s->predicted], file, e) ||
       h5io_attr_write_long(f, "layers", layers, file, e))
     return e->code;
-  return write_classes(f, info, file, e);
+  /* The class names as the dataset stores them: fixed-length strings, which
+   * h5py reads as a list. */
+  return h5io_attr_write_strs(f, "classes", info->classes, (size_t)info->num_classes,
+                              DATASET_NAME_LEN, file, e);
 }
 
 static int write_layer(hid_t f, int layer, const struct attn_shape *a, const float *probs,
@@ -98,12 +83,7 @@ static int write_layer(hid_t f, int layer, const struct attn_shape *a, const flo
   snprintf(name, sizeof name, "layer%d", layer);
   const hsize_t dims[3] = {(hsize_t)a->h, (hsize_t)a->tq, (hsize_t)a->tk};
   if (h5io_write(f, name, H5T_NATIVE_FLOAT, 3, dims, probs, file, e)) return e->code;
-  hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
-  if (ds < 0) return err_set(e, CT_ERR_RUNTIME, "%s: H5Dopen2 failed for '%s'", file, name);
-  int rc = h5io_attr_write_str(ds, "mask", mask_name(a->mask), file, e);
-  if (H5Dclose(ds) < 0 && !rc)
-    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dclose failed for '%s'", file, name);
-  return rc;
+  return h5io_attr_write_str_of(f, name, "mask", mask_name(a->mask), file, e);
 }
 
 /* --- pictures --------------------------------------------------------------- */
@@ -314,9 +294,8 @@ static int write_outputs(const char *dir, const struct graph *g, const struct mo
                          const struct sample *s, struct ct_err *e) {
   char h5[4200];
   snprintf(h5, sizeof h5, "%s/attention.h5", dir);
-  h5io_quiet();
-  hid_t f = H5Fcreate(h5, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (f < 0) return err_set(e, CT_ERR_RUNTIME, "%s: cannot create", h5);
+  hid_t f = h5io_create_file(h5, e);
+  if (f < 0) return e->code;
   int rc = write_root_attrs(f, s, count_attention(g), h5, e), layer = 0;
   for (int i = 0; !rc && i < g->nnodes; i++) {
     const struct node *n = &g->nodes[i];
@@ -330,7 +309,7 @@ static int write_outputs(const char *dir, const struct graph *g, const struct mo
       rc = head_png(dir, layer, h, s, a, probs + (size_t)h * a->tq * a->tk, side, e);
     layer++;
   }
-  if (H5Fclose(f) < 0 && !rc) rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Fclose failed", h5);
+  rc = h5io_close_file(f, rc, h5, e);
   if (!rc) rc = input_png(dir, s, e);
   if (!rc)
     log_info("attention: %d layer(s) of %s for %s image %ld -> %s", layer, s->model, s->split,

@@ -18,11 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt/h5io.h"
 #include "config/config.h"
 #include "data/coco.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "h5/h5io.h"
 #include "optim/optim.h"
 #include "train/session.h"
 #include "train/spec.h"

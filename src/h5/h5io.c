@@ -1,9 +1,12 @@
-/* h5io.c — checked HDF5 helpers. */
-#include "ckpt/h5io.h"
+/* h5io.c — checked HDF5 helpers: files, whole datasets with their checksum,
+ * attributes and string lists. */
+#include "h5/h5io.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 void h5io_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
@@ -37,6 +40,29 @@ void h5io_shape_name(int rank, const hsize_t *dims, char *buf, size_t len) {
   if (off < len) snprintf(buf + off, len - off, ")");
 }
 
+hid_t h5io_open(const char *path, struct ct_err *e) {
+  h5io_quiet();
+  if (access(path, R_OK) != 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) err_set(e, CT_ERR_RUNTIME, "%s: H5Fopen failed (not an HDF5 file?)", path);
+  return f;
+}
+
+hid_t h5io_create_file(const char *path, struct ct_err *e) {
+  h5io_quiet();
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (f < 0) err_set(e, CT_ERR_RUNTIME, "%s: cannot create (H5Fcreate failed)", path);
+  return f;
+}
+
+int h5io_close_file(hid_t f, int rc, const char *path, struct ct_err *e) {
+  if (H5Fclose(f) < 0 && !rc) rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Fclose failed", path);
+  return rc;
+}
+
 /* zlib's crc32 takes at most UINT_MAX bytes a call. */
 uint32_t h5io_crc32(uint32_t crc, const void *data, size_t bytes) {
   const Bytef *p = data;
@@ -50,7 +76,7 @@ uint32_t h5io_crc32(uint32_t crc, const void *data, size_t bytes) {
 /* Compares the dataset's `crc32` attribute, if any, with data's bytes. */
 static int verify_crc(hid_t ds, const char *name, const void *data, size_t bytes, const char *file,
                       struct ct_err *e) {
-  if (H5Aexists(ds, "crc32") <= 0) return CT_OK;
+  if (!h5io_attr_exists(ds, "crc32")) return CT_OK;
   long want;
   if (h5io_attr_read_long(ds, "crc32", &want, file, e)) return e->code;
   if ((uint32_t)want != h5io_crc32(0, data, bytes))
@@ -143,6 +169,8 @@ static int attr_read(hid_t loc, const char *name, hid_t type, void *v, const cha
   return CT_OK;
 }
 
+int h5io_attr_exists(hid_t loc, const char *name) { return H5Aexists(loc, name) > 0; }
+
 int h5io_attr_write_long(hid_t loc, const char *name, long v, const char *file, struct ct_err *e) {
   return attr_write(loc, name, H5T_NATIVE_LONG, &v, file, e);
 }
@@ -157,18 +185,39 @@ int h5io_attr_read_double(hid_t loc, const char *name, double *v, const char *fi
   return attr_read(loc, name, H5T_NATIVE_DOUBLE, v, file, e);
 }
 
+/* A scalar (n NULL) or 1-D (*n) attribute of fixed-width strings on obj. */
+static int str_attr(hid_t loc, const char *obj, const char *name, const void *s, const hsize_t *n,
+                    size_t width, const char *file, struct ct_err *e) {
+  hid_t type = H5Tcopy(H5T_C_S1), a = -1;
+  hid_t space = n ? H5Screate_simple(1, n, NULL) : H5Screate(H5S_SCALAR);
+  herr_t rc = -1;
+  if (type >= 0 && space >= 0 && H5Tset_size(type, width) >= 0 &&
+      (a = H5Acreate_by_name(loc, obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >=
+          0)
+    rc = H5Awrite(a, type, s);
+  if (a >= 0 && H5Aclose(a) < 0) rc = -1;
+  h5io_close(&space);
+  h5io_close(&type);
+  if (rc >= 0) return CT_OK;
+  if (strcmp(obj, "."))
+    return err_set(e, CT_ERR_RUNTIME, "%s: writing attribute '%s' of '%s' failed", file, name, obj);
+  return err_set(e, CT_ERR_RUNTIME, "%s: writing attribute '%s' failed", file, name);
+}
+
 int h5io_attr_write_str(hid_t loc, const char *name, const char *s, const char *file,
                         struct ct_err *e) {
-  hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, strlen(s) + 1);
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  H5Sclose(space);
-  herr_t rc = a < 0 ? -1 : H5Awrite(a, type, s);
-  H5Tclose(type);
-  if (a < 0 || H5Aclose(a) < 0 || rc < 0)
-    return err_set(e, CT_ERR_RUNTIME, "%s: writing attribute '%s' failed", file, name);
-  return CT_OK;
+  return str_attr(loc, ".", name, s, NULL, strlen(s) + 1, file, e);
+}
+
+int h5io_attr_write_str_of(hid_t loc, const char *obj, const char *name, const char *s,
+                           const char *file, struct ct_err *e) {
+  return str_attr(loc, obj, name, s, NULL, strlen(s) + 1, file, e);
+}
+
+int h5io_attr_write_strs(hid_t loc, const char *name, const void *strs, size_t n, size_t width,
+                         const char *file, struct ct_err *e) {
+  hsize_t dims = n;
+  return str_attr(loc, ".", name, strs, &dims, width, file, e);
 }
 
 int h5io_attr_read_long(hid_t loc, const char *name, long *v, const char *file, struct ct_err *e) {
@@ -199,110 +248,50 @@ int h5io_attr_read_str(hid_t loc, const char *name, char *buf, size_t len, const
   return CT_OK;
 }
 
-/* A root attribute: numbers and strings in full, arrays up to 16 values. */
-static herr_t print_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
-  (void)info;
-  FILE *out = data;
-  hid_t a = H5Aopen(loc, name, H5P_DEFAULT), t = a < 0 ? -1 : H5Aget_type(a);
-  hid_t s = a < 0 ? -1 : H5Aget_space(a);
-  hssize_t n = s < 0 ? -1 : H5Sget_simple_extent_npoints(s);
-  fprintf(out, "  @%s = ", name);
-  if (t >= 0 && H5Tget_class(t) == H5T_STRING && n == 1 && H5Tis_variable_str(t) <= 0) {
-    size_t len = H5Tget_size(t);
-    char *buf = calloc(len + 1, 1);
-    hid_t m = H5Tcopy(H5T_C_S1);
-    H5Tset_size(m, len + 1);
-    if (buf && H5Aread(a, m, buf) >= 0) fprintf(out, strchr(buf, '\n') ? "\n%s" : "%s", buf);
-    H5Tclose(m);
-    free(buf);
-  } else if (t >= 0 && H5Tget_class(t) == H5T_STRING && n > 0 && H5Tis_variable_str(t) > 0) {
-    char **v = calloc((size_t)n, sizeof *v);
-    hid_t m = H5Tcopy(H5T_C_S1);
-    H5Tset_size(m, H5T_VARIABLE);
-    H5Tset_cset(m, H5Tget_cset(t));
-    if (v && H5Aread(a, m, v) >= 0)
-      for (hssize_t i = 0; i < n; i++)
-        fprintf(out, "%s%s", i ? ", " : "", v[i] ? v[i] : "");
-    for (hssize_t i = 0; v && i < n; i++)
-      H5free_memory(v[i]);
-    H5Tclose(m);
-    free(v);
-  } else if (t >= 0 && (H5Tget_class(t) == H5T_INTEGER || H5Tget_class(t) == H5T_FLOAT) && n > 0 &&
-             n <= 16) {
-    double v[16];
-    if (H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0)
-      for (hssize_t i = 0; i < n; i++)
-        fprintf(out, "%s%.10g", i ? ", " : "", v[i]);
-  } else {
-    fputs("(not shown)", out);
+int h5io_read_strs(hid_t obj, size_t n, char **out, const char *what, const char *file,
+                   struct ct_err *e) {
+  int attr = H5Iget_type(obj) == H5I_ATTR;
+  hid_t t = attr ? H5Aget_type(obj) : H5Dget_type(obj), m = -1;
+  htri_t var = t < 0 ? -1 : H5Tis_variable_str(t);
+  size_t width = t < 0 ? 0 : H5Tget_size(t);
+  char **vlen = NULL, *fixed = NULL;
+  int rc = CT_ERR_RUNTIME;
+  memset(out, 0, n * sizeof *out);
+  if (var < 0 || (m = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(m, var ? H5T_VARIABLE : width) < 0 ||
+      H5Tset_cset(m, H5Tget_cset(t)) < 0 || (!var && H5Tset_strpad(m, H5T_STR_NULLPAD) < 0)) {
+    err_set(e, rc, "%s: cannot make a string type for %s (H5Tset_size)", file, what);
+    goto done;
   }
-  fputc('\n', out);
-  if (s >= 0) H5Sclose(s);
-  if (t >= 0) H5Tclose(t);
-  if (a >= 0) H5Aclose(a);
-  return 0;
-}
-
-struct walk {
-  FILE *out;
-  const char *file;
-  struct ct_err *e;
-  long datasets, bad;
-};
-
-static herr_t walk_object(hid_t f, const char *rel, const H5O_info_t *info, void *data) {
-  struct walk *w = data;
-  if (info->type != H5O_TYPE_DATASET) return 0;
-  char name[1024];
-  snprintf(name, sizeof name, "/%s", rel);
-  w->datasets++;
-  int nd;
-  hsize_t dims[8];
-  struct ct_err err = {0};
-  if (h5io_shape(f, name, &nd, dims, w->file, &err)) {
-    if (!w->bad++) *w->e = err;
-    if (w->out) fprintf(w->out, "  %s: %s\n", name, err.msg);
-    return 0;
+  if (var ? !(vlen = calloc(n, sizeof *vlen)) : !(fixed = calloc(n, width))) {
+    err_set(e, rc, "%s: out of memory reading %s", file, what);
+    goto done;
   }
-  hid_t ds = H5Dopen2(f, name, H5P_DEFAULT), t = ds < 0 ? -1 : H5Dget_type(ds);
-  int has_crc = ds >= 0 && H5Aexists(ds, "crc32") > 0;
-  size_t numel = 1;
-  for (int i = 0; i < nd; i++)
-    numel *= dims[i];
-  const char *state = "no checksum";
-  if (has_crc) {
-    /* Read as stored: the checksum is over the native bytes the writer had. */
-    hid_t mt = H5Tget_native_type(t, H5T_DIR_DEFAULT);
-    void *buf = malloc(numel * H5Tget_size(mt) + 1);
-    int rc = buf ? h5io_read(f, name, mt, numel, buf, w->file, &err)
-                 : err_set(&err, CT_ERR_RUNTIME, "%s: out of memory reading '%s'", w->file, name);
-    free(buf);
-    H5Tclose(mt);
-    state = rc ? "BAD" : "checksum ok";
-    if (rc && !w->bad++) *w->e = err;
+  void *buf = var ? (void *)vlen : (void *)fixed;
+  if ((attr ? H5Aread(obj, m, buf) : H5Dread(obj, m, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf)) < 0) {
+    err_set(e, rc, "%s: %s(%s) failed", file, attr ? "H5Aread" : "H5Dread", what);
+    goto done;
   }
-  if (w->out) {
-    char tbuf[32], sbuf[192];
-    h5io_shape_name(nd, dims, sbuf, sizeof sbuf);
-    fprintf(w->out, "  %-45s %s %s  %s\n", name,
-            t >= 0 ? h5io_dtype_name(t, tbuf, sizeof tbuf) : "", sbuf, state);
+  for (size_t i = 0; i < n; i++) {
+    const char *s = var ? vlen[i] : fixed + i * width;
+    size_t len = var ? (s ? strlen(s) : 0) : strnlen(s, width);
+    if (!(out[i] = malloc(len + 1))) {
+      err_set(e, rc, "%s: out of memory reading %s", file, what);
+      goto done;
+    }
+    memcpy(out[i], s, len);
+    out[i][len] = 0;
   }
-  if (t >= 0) H5Tclose(t);
-  if (ds >= 0) H5Dclose(ds);
-  return 0;
-}
-
-int h5io_walk(hid_t f, FILE *out, const char *file, struct ct_err *e) {
-  struct walk w = {out, file, e, 0, 0};
-  if (out) {
-    fprintf(out, "%s\nroot attributes:\n", file);
-    hsize_t idx = 0;
-    H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, print_attr, out);
-    fputs("datasets:\n", out);
+  rc = CT_OK;
+done:
+  for (size_t i = 0; rc && i < n; i++) {
+    free(out[i]);
+    out[i] = NULL;
   }
-  if (H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_INC, walk_object, &w, H5O_INFO_BASIC) < 0)
-    return err_set(e, CT_ERR_RUNTIME, "%s: H5Ovisit2 failed (corrupt file?)", file);
-  if (w.bad) return e->code;
-  if (out) fprintf(out, "%ld datasets\n", w.datasets);
-  return CT_OK;
+  for (size_t i = 0; vlen && i < n; i++)
+    H5free_memory(vlen[i]);
+  free(vlen);
+  free(fixed);
+  h5io_close(&m);
+  h5io_close(&t);
+  return rc;
 }
