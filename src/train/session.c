@@ -22,7 +22,20 @@ int session_build(struct session *s, const struct ops_backend *ops, const struct
     session_free(s);
     return e->code;
   }
+  s->loss_node = -1;
+  for (int i = 0; i < s->g.nnodes; i++)
+    if (s->g.nodes[i].out == s->g.loss) s->loss_node = i;
+  /* Every model ends in a cross-entropy (models.h). */
+  CT_CHECK(s->loss_node >= 0 && s->g.nodes[s->loss_node].op == OP_CROSS_ENTROPY);
   return CT_OK;
+}
+
+void session_score(const struct session *s, float weight, double *acc) {
+  const struct graph *g = &s->g;
+  const struct node *ce = &g->nodes[s->loss_node];
+  g->ops->score(&g->ctx, ce->p.ce.n, ce->p.ce.classes, (const float *)g->tensors[ce->in[0]].data,
+                (const int32_t *)g->tensors[ce->in[1]].data, ce->p.ce.ignore_index,
+                (const float *)g->tensors[g->loss].data, weight, acc);
 }
 
 int session_ckpt_read(const char *path, struct session_ckpt **out, struct ct_err *e) {

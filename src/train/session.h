@@ -19,6 +19,7 @@ struct session {
   struct model_spec spec;
   struct host_view x, y, logits, loss;
   struct host_view tokens; /* captioning: the caption tokens (io.tokens); else empty */
+  int loss_node;           /* the cross-entropy node that makes the loss */
 };
 
 /* What the verbs that start from a checkpoint (eval, sample, attention)
@@ -40,6 +41,10 @@ int session_load(struct session *s, const struct ops_backend *ops, const struct 
 
 /* The batch in the host views x, y (and tokens), to the graph's input tensors. */
 void session_upload_batch(const struct session *s);
+/* After a training forward: adds weight * loss, the correct and the counted
+ * predictions to acc (3 doubles of backend memory), with no host
+ * synchronisation (ops->score). */
+void session_score(const struct session *s, float weight, double *acc);
 /* The last forward's loss and logits (batch, classes), read back to the host. */
 float session_loss(const struct session *s);
 const float *session_logits(const struct session *s);

@@ -166,7 +166,6 @@ struct trainer {
    * only when a log line, a checkpoint or the end asks: the loss node's
    * score since the last read (weight * loss, correct, counted) and the
    * first non-finite step (bad = {step, 1 loss / 2 gradient}, -1: none). */
-  const struct node *loss_node;
   double *score;
   int64_t *bad;
   double *bad_all; /* host: every rank's bad, 2 per rank */
@@ -319,9 +318,6 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
   t->rng_all = calloc((size_t)c->size * LOADER_RNG_WORDS, sizeof *t->rng_all);
   t->bad_all = calloc(2 * (size_t)c->size, sizeof *t->bad_all);
   if (!t->rng_all || !t->bad_all) return err_set(e, CT_ERR_RUNTIME, "out of memory");
-  for (int i = 0; i < g->nnodes; i++)
-    if (g->nodes[i].out == g->loss) t->loss_node = &g->nodes[i];
-  CT_CHECK(t->loss_node && t->loss_node->op == OP_CROSS_ENTROPY);
   t->score = t->ops->alloc(3 * sizeof(double));
   t->bad = t->ops->alloc(2 * sizeof(int64_t));
   if (!t->score || !t->bad) return err_set(e, CT_ERR_RUNTIME, "out of %s memory", t->ops->name);
@@ -350,14 +346,11 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
  * non-finite loss or gradient to t->bad (trainer_check_finite). */
 static int train_step(struct trainer *t, int rows, double lr, double beta1, struct ct_err *e) {
   struct graph *g = &t->s.g;
-  const struct node *ce = t->loss_node;
   const float *loss = (const float *)g->tensors[g->loss].data;
   g->training = 1;
   g->step_counter = (uint64_t)t->step;
   graph_forward(g);
-  g->ops->score(&g->ctx, ce->p.ce.n, ce->p.ce.classes, (const float *)g->tensors[ce->in[0]].data,
-                (const int32_t *)g->tensors[ce->in[1]].data, ce->p.ce.ignore_index, loss,
-                (float)rows, t->score);
+  session_score(&t->s, (float)rows, t->score);
   graph_backward(g);
   double t0 = now_s();
   if (reducer_wait(&t->red, e)) return e->code;

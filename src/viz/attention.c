@@ -259,12 +259,7 @@ static int load_model(const char *ckpt, const struct config *cfg, const struct d
    * image's output does not depend on the batch it is in. */
   if (model_spec_from_config(cfg, info, 1, &spec, e)) return e->code;
   int threads = cfg->run.threads > 0 ? cfg->run.threads : omp_get_num_procs();
-  if (session_build(s, ops_cpu(), &spec, threads, cfg->train.seed, e)) return e->code;
-  if (ckpt_load(ckpt, &s->g, NULL, e)) {
-    session_free(s);
-    return e->code;
-  }
-  return CT_OK;
+  return session_load(s, ops_cpu(), &spec, threads, cfg->train.seed, ckpt, e);
 }
 
 static int count_attention(const struct graph *g) {
@@ -321,18 +316,17 @@ int viz_attention(const char *ckpt, const char *data, const char *split, long in
                   const char *out_dir, struct ct_err *e) {
   if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test"))
     return err_set(e, CT_ERR_USAGE, "--split must be train, val or test (got '%s')", split);
-  struct ckpt_meta *meta = calloc(1, sizeof *meta);
-  struct config *cfg = calloc(1, sizeof *cfg);
   struct sample *s = calloc(1, sizeof *s);
+  if (!s) return err_set(e, CT_ERR_RUNTIME, "out of memory");
   struct dataset_info info;
   struct session ss;
   uint8_t chw[DATASET_IMAGE_BYTES];
   int32_t label = 0;
   int built = 0, rc;
-  CT_CHECK(meta && cfg && s);
-  config_defaults(cfg);
-  rc = ckpt_read_meta(ckpt, meta, e);
-  if (!rc) rc = config_load_string(cfg, meta->config, ckpt, e);
+  struct session_ckpt *k = NULL;
+  rc = session_ckpt_read(ckpt, &k, e);
+  const struct ckpt_meta *meta = k ? &k->meta : NULL;
+  const struct config *cfg = k ? &k->cfg : NULL;
   if (!rc) rc = dataset_read_info(data, &info, e);
   if (!rc && info.num_classes != meta->num_classes)
     rc = err_set(e, CT_ERR_USAGE, "%s has %d classes, the model in %s predicts %ld", data,
@@ -361,8 +355,7 @@ int viz_attention(const char *ckpt, const char *data, const char *split, long in
     rc = write_outputs(out_dir, &ss.g, &ss.spec, s, e);
   }
   if (built) session_free(&ss);
-  free(meta);
-  free(cfg);
+  free(k);
   free(s);
   return rc;
 }
