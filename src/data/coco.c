@@ -206,17 +206,13 @@ int coco_read_vocab(const char *path, struct coco_vocab *v, struct ct_err *e) {
   return rc;
 }
 
-void coco_decode(const struct coco_vocab *v, const int32_t *tokens, int t, char *buf, size_t len) {
+void coco_decode(const struct coco_vocab *v, const int32_t *tokens, int n, char *buf, size_t len) {
   size_t off = 0;
   if (len) buf[0] = 0;
-  for (int i = 0; i < t; i++) {
+  for (int i = 0; i < n && off < len; i++) {
     CT_CHECK(tokens[i] >= 0 && tokens[i] < v->n);
-    if (tokens[i] == COCO_NULL) continue;
-    if (off < len) {
-      int k = snprintf(buf + off, len - off, "%s%s", off ? " " : "", v->words[tokens[i]]);
-      off = k < 0 ? len : off + (size_t)k;
-    }
-    if (tokens[i] == COCO_END) break;
+    int k = snprintf(buf + off, len - off, "%s%s", i ? " " : "", v->words[tokens[i]]);
+    off = k < 0 ? len : off + (size_t)k;
   }
 }
 

@@ -40,9 +40,9 @@ struct coco_vocab {
 int coco_read_vocab(const char *path, struct coco_vocab *v, struct ct_err *e);
 void coco_vocab_free(struct coco_vocab *v);
 
-/* CS231n's decode_captions for one row of t tokens: words joined by spaces,
- * <NULL> skipped, stopping after <END>. Truncates to len - 1 bytes. */
-void coco_decode(const struct coco_vocab *v, const int32_t *tokens, int t, char *buf, size_t len);
+/* The words of n tokens joined by spaces (every token, the special ones
+ * too: the caller picks the span). Truncates to len - 1 bytes. */
+void coco_decode(const struct coco_vocab *v, const int32_t *tokens, int n, char *buf, size_t len);
 
 /* One rank's part of a split: caption rows rank, rank + world, ... of the
  * file (local row i is file row rank + i * world) and only the feature rows

@@ -195,12 +195,6 @@ static void epoch_go(struct loader *l, long first_batch) {
   pthread_mutex_unlock(&l->mu);
 }
 
-void loader_start_epoch(struct loader *l, long epoch, long first_batch) {
-  loader_pause(l);
-  epoch_order(l, epoch);
-  epoch_go(l, first_batch);
-}
-
 int loader_begin_epoch(struct loader *l, long epoch, long first_batch, struct ct_err *e) {
   loader_pause(l);
   epoch_order(l, epoch);

@@ -55,12 +55,9 @@ int loader_create_sharded(struct loader **out, long n, const struct loader_cfg *
 long loader_batches(const struct loader *l);
 
 /* Starts (or restarts, abandoning the current one) epoch `epoch` at batch
- * first_batch; first_batch > 0 resumes mid-epoch. */
-void loader_start_epoch(struct loader *l, long epoch, long first_batch);
-
-/* loader_start_epoch for any loader: a sharded one first fetches this rank's
- * rows for batches first_batch.. of the epoch (without shuffle only once,
- * since every epoch has the same rows). */
+ * first_batch; first_batch > 0 resumes mid-epoch. A sharded loader first
+ * fetches this rank's rows for batches first_batch.. of the epoch (without
+ * shuffle only once, since every epoch has the same rows). */
 int loader_begin_epoch(struct loader *l, long epoch, long first_batch, struct ct_err *e);
 
 /* The random state behind the current epoch, for checkpoints: the data

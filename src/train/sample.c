@@ -12,21 +12,11 @@
 #include "train/captioning.h"
 #include "train/spec.h"
 
-/* The words as text, separated by spaces; truncated to len - 1 bytes. */
-static void words_text(const struct coco_vocab *v, const int32_t *w, int n, char *buf, size_t len) {
-  size_t off = 0;
-  buf[0] = 0;
-  for (int i = 0; i < n && off < len; i++) {
-    int k = snprintf(buf + off, len - off, "%s%s", i ? " " : "", v->words[w[i]]);
-    off = k < 0 ? len : off + (size_t)k;
-  }
-}
-
 /* The words of a token row as text (bleu_words: after <START>, before <END>). */
 static void row_text(const struct coco_vocab *v, const int32_t *row, int t, char *buf, size_t len) {
   const int32_t *w;
   int n = bleu_words(row, t, &w);
-  words_text(v, w, n, buf, len);
+  coco_decode(v, w, n, buf, len);
 }
 
 /* Sampled caption | ground truth, one reference a line, for the first

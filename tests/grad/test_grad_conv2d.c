@@ -25,28 +25,6 @@
 /* Scratch overrun guard. */
 #define CANARY 16
 
-static double gamma_k(double k) {
-  double u = ldexp(1.0, -24);
-  return k * u / (1.0 - k * u);
-}
-
-/* |got - want| <= gamma(k) * absref + atol, element by element. */
-static int cmp_bound(const char *what, const float *got, const double *want, const double *absref,
-                     size_t n, double k, double atol) {
-  int bad = 0;
-  double g = gamma_k(k);
-  for (size_t i = 0; i < n; i++) {
-    double tol = g * absref[i] + atol;
-    if (!(fabs(got[i] - want[i]) <= tol)) {
-      if (bad < 5)
-        fprintf(stderr, "%s[%zu]: got %.9g want %.9g (tol %.3g)\n", what, i, got[i], want[i], tol);
-      bad++;
-    }
-  }
-  if (bad) fprintf(stderr, "%s: %d of %zu elements out of tolerance\n", what, bad, n);
-  return bad;
-}
-
 /* c (n, m) = a (n, k) . b (k, m) */
 static void mm(const double *a, const double *b, double *c, int n, int k, int m) {
   for (int i = 0; i < n; i++)
@@ -260,7 +238,7 @@ static int numeric_check(const char *what, struct conv_case *cc, double *in, siz
     /* Samples spread over the buffer and always include both ends. */
     size_t j = full ? q : (q == count - 1 ? len - 1 : (size_t)(ops_rng_bits(77, off, q) % len));
     double num = numeric_at(cc, in, off + j, wy, ybuf) + GRAD_INIT;
-    double tol = gamma_k(k) * absref[j] + 1e-7;
+    double tol = gc_gamma(k) * absref[j] + 1e-7;
     if (!(fabs(got[j] - num) <= tol)) {
       if (bad < 5)
         fprintf(stderr, "%s numeric[%zu]: got %.9g want %.9g (tol %.3g)\n", what, j, got[j], num,
@@ -322,7 +300,7 @@ static void run_case(struct conv_case cc, uint64_t seed) {
      * Winograd: 2 roundings in B^T d B, 4 in G g G^T, the product, c - 1 in
      * the GEMM's sum, 4 in A^T M A, the bias add. */
     double kf = wino ? s->c + 11.0 : (double)s->c * s->kh * s->kw + 1;
-    TU_CHECK(cmp_bound("y", y, yd, yabs, ny, kf, 0) == 0);
+    TU_CHECK(gc_cmp_bound("y", y, yd, yabs, ny, kf) == 0);
 
     for (size_t i = 0; i < nin; i++)
       g[i] = GRAD_INIT;
@@ -342,9 +320,9 @@ static void run_case(struct conv_case cc, uint64_t seed) {
      * GEMMs, the per-thread partial sums, 4 in G^T dU G, the GRAD_INIT add. */
     double kdww =
         wino ? (double)s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2) + s->n + threads + 10 : kdw;
-    TU_CHECK(cmp_bound("dx", g, gd, gabs, nx, kdx, 0) == 0);
-    TU_CHECK(cmp_bound("dw", g + nx, gd + nx, gabs + nx, nw, kdww, 0) == 0);
-    if (cc.bias) TU_CHECK(cmp_bound("dbias", db, gd + nx + nw, gabs + nx + nw, nb, kdw, 0) == 0);
+    TU_CHECK(gc_cmp_bound("dx", g, gd, gabs, nx, kdx) == 0);
+    TU_CHECK(gc_cmp_bound("dw", g + nx, gd + nx, gabs + nx, nw, kdww) == 0);
+    if (cc.bias) TU_CHECK(gc_cmp_bound("dbias", db, gd + nx + nw, gabs + nx + nw, nb, kdw) == 0);
     for (int i = 0; i < CANARY; i++)
       TU_CHECK(scratch[sl + i] == 1234.5f);
 
@@ -369,7 +347,7 @@ static void run_case(struct conv_case cc, uint64_t seed) {
       double *twice = malloc(nw * sizeof *twice);
       for (size_t i = 0; i < nw; i++)
         twice[i] = 2 * gd[nx + i] - GRAD_INIT;
-      TU_CHECK(cmp_bound("dw twice", g + nx, twice, gabs + nx, nw, 2 * kdww, 0) == 0);
+      TU_CHECK(gc_cmp_bound("dw twice", g + nx, twice, gabs + nx, nw, 2 * kdww) == 0);
       for (size_t i = 0; i < nx; i++)
         TU_CHECK(g[i] == dx_first[i]);
       free(twice);

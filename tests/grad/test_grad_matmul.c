@@ -19,22 +19,6 @@
 /* Gradients start at this value so the test sees += rather than =. */
 #define GRAD_INIT 0.5f
 
-static int cmp_bound(const char *what, const float *got, const double *want, const double *absref,
-                     size_t n, double k) {
-  double u = ldexp(1.0, -24), g = k * u / (1.0 - k * u);
-  int bad = 0;
-  for (size_t i = 0; i < n; i++) {
-    double tol = g * absref[i];
-    if (!(fabs(got[i] - want[i]) <= tol)) {
-      if (bad < 5)
-        fprintf(stderr, "%s[%zu]: got %.9g want %.9g (tol %.3g)\n", what, i, got[i], want[i], tol);
-      bad++;
-    }
-  }
-  if (bad) fprintf(stderr, "%s: %d of %zu elements out of tolerance\n", what, bad, n);
-  return bad;
-}
-
 /* op(M)[i][j] of a row-major M with leading dimension ld. */
 static double op_at(const float *m, int ld, int t, int i, int j, int take_abs) {
   double v = t ? m[(size_t)j * ld + i] : m[(size_t)i * ld + j];
@@ -80,7 +64,7 @@ static void check_matmul(int threads, int ta, int tb, int m, int n, int k, int p
       TU_CHECK(c[(size_t)i * ldc + j] == c0[(size_t)i * ldc + j]);
   }
   /* K products, the alpha scaling and the beta C add. */
-  TU_CHECK(cmp_bound("matmul", got, want, absref, (size_t)m * n, k + 3) == 0);
+  TU_CHECK(gc_cmp_bound("matmul", got, want, absref, (size_t)m * n, k + 3) == 0);
   free(a), free(b), free(c), free(c0), free(got), free(want), free(absref);
 }
 
@@ -104,7 +88,7 @@ static void check_batched(int threads, int ta, int tb, int m, int n, int k, int 
   for (int i = 0; i < batch; i++) {
     gemm_ref(ta, tb, m, n, k, 1.0f, a + i * sa, lda, b + i * sb, ldb, 0.25f, c0 + i * sc, ldc, want,
              absref);
-    TU_CHECK(cmp_bound("batched", c + i * sc, want, absref, (size_t)m * n, k + 3) == 0);
+    TU_CHECK(gc_cmp_bound("batched", c + i * sc, want, absref, (size_t)m * n, k + 3) == 0);
     for (long j = (long)m * n; j < sc; j++)
       TU_CHECK(c[i * sc + j] == c0[i * sc + j]);
   }
@@ -175,7 +159,7 @@ static void check_linear(int threads, struct lin_case c, int numeric, uint64_t s
   for (size_t i = 0; i < nin; i++)
     ind[i] = in[i];
   /* k products plus the bias. */
-  TU_CHECK(cmp_bound("linear y", y, yd, yabs, ny, c.k + 1) == 0);
+  TU_CHECK(gc_cmp_bound("linear y", y, yd, yabs, ny, c.k + 1) == 0);
 
   for (size_t i = 0; i < nin; i++)
     g[i] = GRAD_INIT;
@@ -195,11 +179,11 @@ static void check_linear(int threads, struct lin_case c, int numeric, uint64_t s
   /* dx: n products; dw, dbias: m products; each plus the GRAD_INIT add.
    * Central differences of this bilinear reference are exact to ~1e-10,
    * well inside the bound. */
-  TU_CHECK(cmp_bound("linear dx", g, gd, gabs, nx, c.n + 1) == 0);
-  TU_CHECK(cmp_bound("linear dw", g + nx, gd + nx, gabs + nx, nw, c.m + 1) == 0);
+  TU_CHECK(gc_cmp_bound("linear dx", g, gd, gabs, nx, c.n + 1) == 0);
+  TU_CHECK(gc_cmp_bound("linear dw", g + nx, gd + nx, gabs + nx, nw, c.m + 1) == 0);
   if (c.bias)
-    TU_CHECK(cmp_bound("linear dbias", g + nx + nw, gd + nx + nw, gabs + nx + nw, c.n, c.m + 1) ==
-             0);
+    TU_CHECK(
+        gc_cmp_bound("linear dbias", g + nx + nw, gd + nx + nw, gabs + nx + nw, c.n, c.m + 1) == 0);
   else
     for (int j = 0; j < c.n; j++)
       TU_CHECK(g[nx + nw + j] == GRAD_INIT);
@@ -208,7 +192,7 @@ static void check_linear(int threads, struct lin_case c, int numeric, uint64_t s
   ops->linear_bwd(&ctx, c.m, c.k, c.n, dy, in, in + nx, g, NULL, NULL);
   for (size_t i = 0; i < nx; i++)
     gd[i] = 2 * gd[i] - GRAD_INIT;
-  TU_CHECK(cmp_bound("linear dx twice", g, gd, gabs, nx, 2 * (c.n + 1)) == 0);
+  TU_CHECK(gc_cmp_bound("linear dx twice", g, gd, gabs, nx, 2 * (c.n + 1)) == 0);
 
   free(in), free(dy), free(y), free(g), free(ind), free(yd), free(gd), free(gabs), free(yabs);
 }

@@ -83,7 +83,11 @@ static int image_batch(const struct config *cfg, const struct dataset_info *info
     image_split_free(&rows);
     return e->code;
   }
-  loader_start_epoch(l, 0, 0);
+  if (loader_begin_epoch(l, 0, 0, e)) {
+    loader_free(l);
+    image_split_free(&rows);
+    return e->code;
+  }
   float *x = tensor_f32(g, s->io.input);
   int32_t *y = (int32_t *)g->tensors[s->io.labels].data;
   int got = loader_next(l, x, y);

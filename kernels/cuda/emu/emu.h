@@ -234,6 +234,8 @@ const char *cudaGetErrorString(cudaError_t e);
 const char *cudaGetErrorName(cudaError_t e);
 /* Bytes of device memory currently allocated (tests check for leaks). */
 size_t bytes_in_use();
+/* Makes e the sticky last error (cudaGetLastError) and returns it. */
+cudaError_t record_error(cudaError_t e);
 } // namespace emu
 
 using emu::cudaDeviceSynchronize;
