@@ -334,41 +334,6 @@ static void test_pool_means(void) {
   drop(&r);
 }
 
-static void test_layernorm_softmax(void) {
-  const int rows = 37, d = 70;
-  size_t len = (size_t)rows * d;
-  struct t x = mk(len), g = mk(d), b = mk(d), y = mk(len), mean = mk(rows), rstd = mk(rows);
-  struct t dy = mk(len), dx = mk(len), dg = mk(d), db = mk(d);
-  CPU->layernorm_fwd(&cctx, rows, d, x.h, g.h, b.h, 1e-5f, y.h, mean.h, rstd.h);
-  GPU->layernorm_fwd(&gctx, rows, d, x.d, g.d, b.d, 1e-5f, y.d, mean.d, rstd.d);
-  CMP("layernorm_fwd y", y, RED);
-  CMP("layernorm_fwd mean", mean, RED);
-  CMP("layernorm_fwd rstd", rstd, RED);
-  CPU->layernorm_bwd(&cctx, rows, d, dy.h, x.h, g.h, mean.h, rstd.h, dx.h, dg.h, db.h);
-  GPU->layernorm_bwd(&gctx, rows, d, dy.d, x.d, g.d, mean.d, rstd.d, dx.d, dg.d, db.d);
-  CMP("layernorm_bwd dx", dx, RED);
-  CMP("layernorm_bwd dgamma", dg, RED);
-  CMP("layernorm_bwd dbeta", db, RED);
-  CPU->layernorm_bwd(&cctx, rows, d, dy.h, x.h, g.h, mean.h, rstd.h, NULL, dg.h, NULL);
-  GPU->layernorm_bwd(&gctx, rows, d, dy.d, x.d, g.d, mean.d, rstd.d, NULL, dg.d, NULL);
-  CMP("layernorm_bwd dgamma only", dg, RED);
-  const int sr = 13, sc = 77;
-  struct t sx = mk((size_t)sr * sc), sy = mk((size_t)sr * sc), sdy = mk((size_t)sr * sc),
-           sdx = mk((size_t)sr * sc);
-  CPU->softmax_fwd(&cctx, sr, sc, sx.h, sy.h);
-  GPU->softmax_fwd(&gctx, sr, sc, sx.d, sy.d);
-  CMP("softmax_fwd", sy, RED);
-  CPU->softmax_bwd(&cctx, sr, sc, sy.h, sdy.h, sdx.h);
-  GPU->softmax_bwd(&gctx, sr, sc, sy.d, sdy.d, sdx.d);
-  CMP("softmax_bwd", sdx, RED);
-  CPU->softmax_fwd(&cctx, sr, sc, sx.h, sx.h); /* in place */
-  GPU->softmax_fwd(&gctx, sr, sc, sx.d, sx.d);
-  CMP("softmax_fwd in place", sx, RED);
-  struct t *all[] = {&x, &g, &b, &y, &mean, &rstd, &dy, &dx, &dg, &db, &sx, &sy, &sdy, &sdx};
-  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-    drop(all[i]);
-}
-
 /* LayerNorm and BatchNorm on inputs 1000 + U[-1, 1): a mean far above the
  * spread. A float variance E[x^2] - E[x]^2 cancels here: E[x^2] ~ 1e6
  * carries an absolute rounding error of ~ulp(1e6) = 0.06 per addition
@@ -382,25 +347,59 @@ static void offset_by(struct t *t, float by) {
   GPU->upload(t->d, t->h, t->n * sizeof(float));
 }
 
-static void test_norm_offset(void) {
-  const int rows = 37, d = 300; /* ~10 values per lane of the row's warp */
+/* CMP, the name marked " offset" for offset inputs. */
+static void ln_cmp(const char *name, float offset, const struct t *t) {
+  char what[64];
+  snprintf(what, sizeof what, "%s%s", name, offset != 0 ? " offset" : "");
+  CMP(what, *t, RED);
+}
+
+/* LayerNorm over rows x d inputs (offset by `offset`), forward, backward and
+ * the dgamma-only backward, CUDA against the CPU within RED. */
+static void layernorm_case(int rows, int d, float offset) {
   size_t len = (size_t)rows * d;
   struct t x = mk(len), g = mk(d), b = mk(d), y = mk(len), mean = mk(rows), rstd = mk(rows);
   struct t dy = mk(len), dx = mk(len), dg = mk(d), db = mk(d);
-  offset_by(&x, 1000.0f);
+  if (offset != 0) offset_by(&x, offset);
   CPU->layernorm_fwd(&cctx, rows, d, x.h, g.h, b.h, 1e-5f, y.h, mean.h, rstd.h);
   GPU->layernorm_fwd(&gctx, rows, d, x.d, g.d, b.d, 1e-5f, y.d, mean.d, rstd.d);
-  CMP("layernorm_fwd offset y", y, RED);
-  CMP("layernorm_fwd offset mean", mean, RED);
-  CMP("layernorm_fwd offset rstd", rstd, RED);
+  ln_cmp("layernorm_fwd y", offset, &y);
+  ln_cmp("layernorm_fwd mean", offset, &mean);
+  ln_cmp("layernorm_fwd rstd", offset, &rstd);
   CPU->layernorm_bwd(&cctx, rows, d, dy.h, x.h, g.h, mean.h, rstd.h, dx.h, dg.h, db.h);
   GPU->layernorm_bwd(&gctx, rows, d, dy.d, x.d, g.d, mean.d, rstd.d, dx.d, dg.d, db.d);
-  CMP("layernorm_bwd offset dx", dx, RED);
-  CMP("layernorm_bwd offset dgamma", dg, RED);
-  CMP("layernorm_bwd offset dbeta", db, RED);
+  ln_cmp("layernorm_bwd dx", offset, &dx);
+  ln_cmp("layernorm_bwd dgamma", offset, &dg);
+  ln_cmp("layernorm_bwd dbeta", offset, &db);
+  CPU->layernorm_bwd(&cctx, rows, d, dy.h, x.h, g.h, mean.h, rstd.h, NULL, dg.h, NULL);
+  GPU->layernorm_bwd(&gctx, rows, d, dy.d, x.d, g.d, mean.d, rstd.d, NULL, dg.d, NULL);
+  ln_cmp("layernorm_bwd dgamma only", offset, &dg);
   struct t *all[] = {&x, &g, &b, &y, &mean, &rstd, &dy, &dx, &dg, &db};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++)
     drop(all[i]);
+}
+
+static void test_layernorm_softmax(void) {
+  layernorm_case(37, 70, 0);
+  const int sr = 13, sc = 77;
+  struct t sx = mk((size_t)sr * sc), sy = mk((size_t)sr * sc), sdy = mk((size_t)sr * sc),
+           sdx = mk((size_t)sr * sc);
+  CPU->softmax_fwd(&cctx, sr, sc, sx.h, sy.h);
+  GPU->softmax_fwd(&gctx, sr, sc, sx.d, sy.d);
+  CMP("softmax_fwd", sy, RED);
+  CPU->softmax_bwd(&cctx, sr, sc, sy.h, sdy.h, sdx.h);
+  GPU->softmax_bwd(&gctx, sr, sc, sy.d, sdy.d, sdx.d);
+  CMP("softmax_bwd", sdx, RED);
+  CPU->softmax_fwd(&cctx, sr, sc, sx.h, sx.h); /* in place */
+  GPU->softmax_fwd(&gctx, sr, sc, sx.d, sx.d);
+  CMP("softmax_fwd in place", sx, RED);
+  struct t *all[] = {&sx, &sy, &sdy, &sdx};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+    drop(all[i]);
+}
+
+static void test_norm_offset(void) {
+  layernorm_case(37, 300, 1000.0f); /* ~10 values per lane of the row's warp */
 
   const int n = 4, c = 5, hw = 97; /* 388 values per channel: 256 threads, partial */
   size_t bl = (size_t)n * c * hw;
