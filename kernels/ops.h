@@ -26,7 +26,6 @@ struct ops_ctx {
   int threads;        /* OpenMP threads (cpu) */
   float *scratch;     /* planned workspace, `scratch_len` floats */
   size_t scratch_len; /* as returned by the *_scratch functions, maxed */
-  void *backend_data; /* cuda: handles and streams */
   /* Sums `n` doubles in place over every data-parallel replica (sync
    * BatchNorm); NULL keeps statistics local. Set by the trainer, so kernels
    * never see the comm layer. `buf` is backend memory (the planned scratch):

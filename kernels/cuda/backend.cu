@@ -3,6 +3,9 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_backend.h"
 
+/* Per process, as the CUDA runtime's own context is: a rank owns one GPU
+ * (device_choose binds it before the first use), and the table's memory
+ * entries take no ops_ctx to carry it. */
 static struct cuda_state state;
 static int state_ready = 0;
 static int want_tf32 = 0;
