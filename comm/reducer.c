@@ -18,7 +18,6 @@ int reducer_on_device(const struct comm *c, const struct ops_backend *ops) {
 int reducer_init(struct reducer *r, const struct comm *c, const struct ops_backend *ops,
                  int host_memory, float *grads, size_t len, int bucketed, size_t bucket_elems,
                  struct ct_err *e) {
-  memset(r, 0, sizeof *r);
   *r = (struct reducer){.c = c,
                         .ops = ops,
                         .host_memory = host_memory,
@@ -46,7 +45,7 @@ void reducer_free(struct reducer *r) {
 #ifdef CTRAIN_HAVE_CUDA
   nccl_comm_destroy(r->nccl); /* finishes its collectives on the gradients' memory */
 #endif
-  if (r->bucketed && !r->nccl) comm_buckets_free(&r->mpi);
+  comm_buckets_free(&r->mpi); /* unused (zero) on the NCCL path */
   if (r->host != r->grads) free(r->host);
   memset(r, 0, sizeof *r);
 }

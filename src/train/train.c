@@ -135,11 +135,7 @@ static int save_checkpoint(const struct config *cfg, const struct comm *c, const
     rc = write_checkpoint(cfg, s, o, step, batches, lr, c->size, rng_all, path_out, path_len,
                           save_s, e);
   if (c->size == 1) return rc;
-  struct ct_err bcast_err;
-  if (comm_bcast(c, &rc, sizeof rc, 0, &bcast_err)) {
-    *e = bcast_err;
-    return e->code;
-  }
+  if (comm_bcast(c, &rc, sizeof rc, 0, e)) return e->code;
   if (rc && c->rank != 0)
     err_set(e, rc, "rank 0 could not write the checkpoint of step %ld (see its message)", step);
   return rc ? err_everywhere(e) : CT_OK;
