@@ -28,8 +28,9 @@ int device_choose(const char *want, int tf32, const struct comm *c, const struct
   }
   if (cuda_backend_select(c->local_rank, msg, sizeof msg) < 0)
     return err_set(e, CT_ERR_RUNTIME, "device %s: %s", want, msg);
-  *ops = ops_cuda();
-  cuda_backend_set_tf32(tf32);
+  char why[256];
+  if (!(*ops = cuda_backend_open(tf32, why, sizeof why)))
+    return err_set(e, CT_ERR_RUNTIME, "device %s: %s", want, why);
   log_info("device: %s (rank 0, local rank %d)%s", msg, c->local_rank,
            tf32 ? ", TF32 matrix products" : "");
   return CT_OK;
@@ -43,5 +44,13 @@ int device_choose(const char *want, int tf32, const struct comm *c, const struct
   *ops = ops_cpu();
   log_info("device: cpu (auto: built without CUDA)");
   return CT_OK;
+#endif
+}
+
+void device_release(const struct ops_backend *ops) {
+#ifdef CTRAIN_HAVE_CUDA
+  if (ops && ops != ops_cpu()) cuda_backend_close(ops);
+#else
+  (void)ops;
 #endif
 }

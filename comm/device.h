@@ -17,4 +17,8 @@
 int device_choose(const char *want, int tf32, const struct comm *c, const struct ops_backend **ops,
                   struct ct_err *e);
 
+/* Frees what device_choose opened for *ops (the CUDA backend's stream,
+ * cuBLAS handle and buffers), once nothing uses the table any more. */
+void device_release(const struct ops_backend *ops);
+
 #endif

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_compat.cuh"
 #ifdef __CUDACC__
 #include <nccl.h>
@@ -22,7 +21,7 @@ extern "C" {
 struct nccl_comm {
   const struct comm *c;
   ncclComm_t comm;
-  cudaStream_t compute; /* the backend's stream (cuda_backend_stream) */
+  cudaStream_t compute; /* the backend's stream (nccl_comm_create) */
   cudaStream_t stream;  /* every collective of this comm, in issue order */
   cudaEvent_t issued;   /* recorded on compute: the work a collective waits for */
   cudaEvent_t done;     /* recorded on stream: the collectives compute waits for */
@@ -95,11 +94,12 @@ static int comm_setup(struct nccl_comm *n, const struct comm *c, struct ct_err *
   return CT_OK;
 }
 
-extern "C" int nccl_comm_create(struct nccl_comm **out, const struct comm *c, struct ct_err *e) {
+extern "C" int nccl_comm_create(struct nccl_comm **out, const struct comm *c, void *compute,
+                                struct ct_err *e) {
   struct nccl_comm *n = (struct nccl_comm *)calloc(1, sizeof *n);
   if (!n) return err_set(e, CT_ERR_RUNTIME, "out of memory for the NCCL communicator");
   n->c = c;
-  n->compute = (cudaStream_t)cuda_backend_stream();
+  n->compute = (cudaStream_t)compute;
   if (comm_setup(n, c, e)) {
     nccl_comm_destroy(n);
     return e->code;

@@ -4,7 +4,7 @@
  * on host memory); the trainer uses it under CTRAIN_HAVE_CUDA.
  *
  * Streams: the backend runs every op on one compute stream
- * (cuda_backend_stream()). The NCCL comm owns a second stream and issues
+ * (cuda_backend_stream of its table). The NCCL comm owns a second stream and issues
  * every collective there, in the order the host calls, which is the same on
  * every rank: a collective first waits (cudaEventRecord on the compute
  * stream, cudaStreamWaitEvent on the comm stream) for the compute work
@@ -32,8 +32,10 @@ struct nccl_comm; /* ncclComm_t, the comm stream, its events */
 
 /* Collective over c's ranks, after the device is chosen (comm/device.h):
  * rank 0 calls ncclGetUniqueId, comm_bcast hands the id to every rank, each
- * calls ncclCommInitRank(c->size, id, c->rank). */
-int nccl_comm_create(struct nccl_comm **out, const struct comm *c, struct ct_err *e);
+ * calls ncclCommInitRank(c->size, id, c->rank). `compute` is the backend's
+ * stream (cuda_backend_stream), the one the collectives are ordered
+ * against. */
+int nccl_comm_create(struct nccl_comm **out, const struct comm *c, void *compute, struct ct_err *e);
 void nccl_comm_destroy(struct nccl_comm *n);
 
 /* The sync-BN reduction as the kernels' ops_ctx.reduce_sum callback on

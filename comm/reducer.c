@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef CTRAIN_HAVE_CUDA
+#include "kernels/cuda/cuda_backend.h"
+#endif
+
 int reducer_on_device(const struct comm *c, const struct ops_backend *ops) {
 #ifdef CTRAIN_HAVE_CUDA
   return c->size > 1 && strcmp(ops->name, "cuda") == 0;
@@ -28,7 +32,7 @@ int reducer_init(struct reducer *r, const struct comm *c, const struct ops_backe
   size_t bucket = r->bucketed ? bucket_elems : len;
 #ifdef CTRAIN_HAVE_CUDA
   if (reducer_on_device(c, ops)) {
-    if (nccl_comm_create(&r->nccl, c, e)) return e->code;
+    if (nccl_comm_create(&r->nccl, c, cuda_backend_stream(ops), e)) return e->code;
     nccl_buckets_init(&r->nccl_grads, r->nccl, grads, len, bucket);
     return CT_OK;
   }
@@ -53,7 +57,7 @@ void reducer_free(struct reducer *r) {
 /* Backend to host copy of gradients [from, to), MPI path. */
 static void pull(const struct reducer *r, size_t from, size_t to) {
   if (!r->host_memory && to > from)
-    r->ops->download(r->host + from, r->grads + from, (to - from) * sizeof(float));
+    r->ops->download(r->ops, r->host + from, r->grads + from, (to - from) * sizeof(float));
 }
 
 void reducer_ready(void *user, size_t prefix) {
@@ -81,7 +85,7 @@ int reducer_wait(struct reducer *r, struct ct_err *e) {
     pull(r, 0, r->len);
     if (comm_allreduce_avg_f32(r->c, r->host, r->len, e)) return e->code;
   }
-  if (!r->host_memory) r->ops->upload(r->grads, r->host, r->len * sizeof(float));
+  if (!r->host_memory) r->ops->upload(r->ops, r->grads, r->host, r->len * sizeof(float));
   return CT_OK;
 }
 
@@ -96,9 +100,9 @@ int reducer_bcast(struct reducer *r, void *dev, size_t bytes, struct ct_err *e) 
    * large enough, as it is for parameters and optimizer state. */
   void *stage = bytes <= r->len * sizeof(float) ? (void *)r->host : malloc(bytes ? bytes : 1);
   if (!stage) return err_set(e, CT_ERR_RUNTIME, "out of memory for a %zu-byte broadcast", bytes);
-  if (c->rank == 0) r->ops->download(stage, dev, bytes);
+  if (c->rank == 0) r->ops->download(r->ops, stage, dev, bytes);
   int rc = comm_bcast(c, stage, bytes, 0, e);
-  if (!rc && c->rank != 0) r->ops->upload(dev, stage, bytes);
+  if (!rc && c->rank != 0) r->ops->upload(r->ops, dev, stage, bytes);
   if (stage != r->host) free(stage);
   return rc;
 }

@@ -9,8 +9,9 @@
  * - Backward functions ACCUMULATE (+=) into every gradient they write; the
  *   caller zeroes gradients once per step. A NULL gradient pointer means
  *   "not needed" and is skipped.
- * - `ctx` carries the backend's per-graph state: thread count and a scratch
- *   buffer planned at build time (no kernel allocates).
+ * - `ctx` carries the backend's per-graph state: thread count, a scratch
+ *   buffer planned at build time (no kernel allocates) and the backend's own
+ *   state (ops_backend.state).
  */
 #ifndef CTRAIN_OPS_H
 #define CTRAIN_OPS_H
@@ -23,6 +24,7 @@ extern "C" {
 #endif
 
 struct ops_ctx {
+  const void *state;  /* the backend's own state, as in its table (ops_backend.state) */
   int threads;        /* OpenMP threads (cpu) */
   float *scratch;     /* planned workspace, `scratch_len` floats */
   size_t scratch_len; /* as returned by the *_scratch functions, maxed */
@@ -89,17 +91,22 @@ struct augment_params {
 
 struct ops_backend {
   const char *name;
+  /* What the backend keeps besides its functions: NULL on cpu; on cuda one
+   * device's stream, cuBLAS handle and reduction buffers
+   * (cuda_backend_open). The memory entries take the table itself, the
+   * ops reach it through ctx->state. */
+  const void *state;
 
   /* Memory the graph plans, in the backend's address space (device memory
    * for cuda): alloc returns NULL when out of memory, never for 0 bytes;
    * memset0 zeroes; upload/download copy host <-> backend and have finished
    * when they return. Every op below takes backend pointers, except where a
    * host pointer is stated. */
-  void *(*alloc)(size_t bytes);
-  void (*release)(void *p);
-  void (*memset0)(void *p, size_t bytes);
-  void (*upload)(void *dst, const void *src, size_t bytes);
-  void (*download)(void *dst, const void *src, size_t bytes);
+  void *(*alloc)(const struct ops_backend *be, size_t bytes);
+  void (*release)(const struct ops_backend *be, void *p);
+  void (*memset0)(const struct ops_backend *be, void *p, size_t bytes);
+  void (*upload)(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
+  void (*download)(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
 
   /* C(m,n) = alpha op(A) op(B) + beta C, row-major, t* != 0 transposes. */
   void (*matmul)(const struct ops_ctx *ctx, int ta, int tb, int m, int n, int k, float alpha,
@@ -285,11 +292,9 @@ struct ops_backend {
                     const float *loss, int64_t step, int64_t *bad);
 };
 
+/* The CPU backend: a constant table, state NULL. The CUDA backend's table
+ * is opened per device (kernels/cuda/cuda_backend.h). */
 const struct ops_backend *ops_cpu(void);
-/* The CUDA backend (kernels/cuda); built when nvcc and NCCL are found, and
- * in the SIMT emulator for the tests. kernels/cuda/cuda_backend.h has the
- * device probe. */
-const struct ops_backend *ops_cuda(void);
 
 #ifdef __cplusplus
 }

@@ -5,11 +5,11 @@
 
 #include "kernels/ops.h"
 
-void *cpu_alloc(size_t bytes);
-void cpu_release(void *p);
-void cpu_memset0(void *p, size_t bytes);
+void *cpu_alloc(const struct ops_backend *be, size_t bytes);
+void cpu_release(const struct ops_backend *be, void *p);
+void cpu_memset0(const struct ops_backend *be, void *p, size_t bytes);
 /* upload and download alike: host memory on both sides */
-void cpu_copy(void *dst, const void *src, size_t bytes);
+void cpu_copy(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
 
 void cpu_matmul(const struct ops_ctx *ctx, int ta, int tb, int m, int n, int k, float alpha,
                 const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);

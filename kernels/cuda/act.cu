@@ -14,16 +14,14 @@ __global__ void act_bwd_kernel(int kind, size_t n, const float *__restrict__ x,
 
 extern "C" void cuda_act_fwd(const struct ops_ctx *ctx, enum act_kind kind, size_t n,
                              const float *x, float *y) {
-  (void)ctx;
   if (!n) return;
-  LAUNCH(act_fwd_kernel, ew_blocks(n), EW_THREADS, 0, STREAM)((int)kind, n, x, y);
+  LAUNCH(act_fwd_kernel, ew_blocks(n), EW_THREADS, 0, cuda_stream(ctx))((int)kind, n, x, y);
   LAUNCH_CHECK("act_fwd_kernel");
 }
 
 extern "C" void cuda_act_bwd(const struct ops_ctx *ctx, enum act_kind kind, size_t n,
                              const float *x, const float *dy, float *dx) {
-  (void)ctx;
   if (!n) return;
-  LAUNCH(act_bwd_kernel, ew_blocks(n), EW_THREADS, 0, STREAM)((int)kind, n, x, dy, dx);
+  LAUNCH(act_bwd_kernel, ew_blocks(n), EW_THREADS, 0, cuda_stream(ctx))((int)kind, n, x, dy, dx);
   LAUNCH_CHECK("act_bwd_kernel");
 }

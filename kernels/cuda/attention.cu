@@ -168,7 +168,8 @@ extern "C" void cuda_attention_fwd(const struct ops_ctx *ctx, const struct attn_
   const float keep_scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   if (s->b <= 0 || s->h <= 0 || tq <= 0 || tk <= 0) return;
   if (tq <= AT_FUSED_MAX && tk <= AT_FUSED_MAX && dh <= AT_FUSED_MAX) {
-    LAUNCH(attn_fused_fwd, dim3(s->h, s->b), AT_WARPS * 32, fused_floats(s) * sizeof(float), STREAM)
+    LAUNCH(attn_fused_fwd, dim3(s->h, s->b), AT_WARPS * 32, fused_floats(s) * sizeof(float),
+           cuda_stream(ctx))
     (*s, q, k, v, p, keep_scale, rng.key, rng.counter, probs, probs_drop, out);
     LAUNCH_CHECK("attn_fused_fwd");
     return;
@@ -177,7 +178,8 @@ extern "C" void cuda_attention_fwd(const struct ops_ctx *ctx, const struct attn_
   struct pair_mat pm = {probs, tk, (long)s->h * plane, plane};
   /* S = Q K^T (unscaled; the softmax kernel scales) */
   pairs_gemm(ctx, s, 0, 1, tq, tk, dh, 1.0f, qm, km, 0.0f, probs, tk, (long)s->h * plane, plane);
-  LAUNCH(attn_softmax_kernel, row_blocks((long)s->b * s->h * tq), AT_WARPS * 32, 0, STREAM)
+  LAUNCH(attn_softmax_kernel, row_blocks((long)s->b * s->h * tq), AT_WARPS * 32, 0,
+         cuda_stream(ctx))
   (*s, p, keep_scale, rng.key, rng.counter, probs, probs_drop);
   LAUNCH_CHECK("attn_softmax_kernel");
   if (p > 0.0f) pm.p = probs_drop;
@@ -205,7 +207,7 @@ extern "C" void cuda_attention_bwd(const struct ops_ctx *ctx, const struct attn_
   /* dPd = dOut V^T */
   pairs_gemm(ctx, s, 0, 1, tq, tk, dh, 1.0f, dom, vm, 0.0f, ds, tk, pb, plane);
   long rows = (long)s->b * s->h * tq;
-  LAUNCH(attn_dsoftmax_kernel, row_blocks(rows), AT_WARPS * 32, 0, STREAM)
+  LAUNCH(attn_dsoftmax_kernel, row_blocks(rows), AT_WARPS * 32, 0, cuda_stream(ctx))
   ((int)rows, tk, probs, pd, ds);
   LAUNCH_CHECK("attn_dsoftmax_kernel");
   struct pair_mat dsm = {ds, tk, pb, plane};

@@ -8,8 +8,8 @@
 #define AUG_THREADS 256
 
 __global__ void augment_kernel(struct augment_params a, int valid, const uint8_t *__restrict__ src,
-                               const int32_t *__restrict__ labels, uint64_t pos0,
-                               uint64_t pos_step, float *__restrict__ x, int32_t *__restrict__ y) {
+                               const int32_t *__restrict__ labels, uint64_t pos0, uint64_t pos_step,
+                               float *__restrict__ x, int32_t *__restrict__ y) {
   __shared__ uint8_t img[AUG_IMAGE];
   __shared__ struct ops_aug_draw draw;
   int r = blockIdx.x;
@@ -37,9 +37,8 @@ __global__ void augment_kernel(struct augment_params a, int valid, const uint8_t
 extern "C" void cuda_augment(const struct ops_ctx *ctx, const struct augment_params *a, int n,
                              int valid, const uint8_t *src, const int32_t *labels, uint64_t pos0,
                              uint64_t pos_step, float *x, int32_t *y) {
-  (void)ctx;
   if (n <= 0) return;
-  LAUNCH(augment_kernel, n, AUG_THREADS, 0, STREAM)
+  LAUNCH(augment_kernel, n, AUG_THREADS, 0, cuda_stream(ctx))
   (*a, valid, src, labels, pos0, pos_step, x, y);
   LAUNCH_CHECK("augment_kernel");
 }

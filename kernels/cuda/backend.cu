@@ -1,36 +1,81 @@
-/* backend.cu — the CUDA backend's op table, its state (cuBLAS handle,
- * stream, reduction buffers), its memory entries and the device probe. */
+/* backend.cu — the CUDA backend opened per device: its op table with the
+ * state the table carries (cuBLAS handle, stream, reduction buffers), the
+ * memory entries and the device probe. */
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_backend.h"
 
-/* Per process, as the CUDA runtime's own context is: a rank owns one GPU
- * (device_choose binds it before the first use), and the table's memory
- * entries take no ops_ctx to carry it. */
-static struct cuda_state state;
-static int state_ready = 0;
-static int want_tf32 = 0;
+/* One opened backend: its table (first, so the table's address is the
+ * backend's) and the state the table's entries and ops reach through it. */
+struct cuda_backend {
+  struct ops_backend table;
+  struct cuda_state state;
+};
 
-const struct cuda_state *cuda_state(void) {
-  if (state_ready) return &state;
-  CUDA_CHECK(cudaStreamCreate(&state.stream));
-  CUBLAS_CHECK(cublasCreate(&state.blas));
-  CUBLAS_CHECK(cublasSetStream(state.blas, state.stream));
-  CUBLAS_CHECK(
-      cublasSetMathMode(state.blas, want_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  CUDA_CHECK(cudaMalloc(&state.partials, (CUDA_PARTIALS + 2) * sizeof(double)));
-  CUDA_CHECK(cudaMalloc(&state.counts, (2 * CUDA_PARTIALS + 1) * sizeof(int)));
-  state_ready = 1;
-  return &state;
+static const struct cuda_state *state_of(const struct ops_backend *be) {
+  return (const struct cuda_state *)be->state;
 }
 
-extern "C" void cuda_backend_set_tf32(int on) {
-  want_tf32 = on != 0;
-  if (state_ready)
-    CUBLAS_CHECK(cublasSetMathMode(state.blas,
-                                   want_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+/* The first failed call of cuda_backend_open, in msg. */
+static int open_failed(char *msg, size_t len, const char *call, const char *why, int line) {
+  snprintf(msg, len, "%s failed: %s at %s:%d", call, why, __FILE__, line);
+  return -1;
+}
+#define OPEN_CUDA(call)                                                                            \
+  do {                                                                                             \
+    cudaError_t e_ = (call);                                                                       \
+    if (e_ != cudaSuccess) {                                                                       \
+      cudaGetLastError(); /* cleared: the caller reports it */                                     \
+      rc = open_failed(msg, len, #call, cudaGetErrorString(e_), __LINE__);                         \
+    }                                                                                              \
+  } while (0)
+#define OPEN_CUBLAS(call)                                                                          \
+  do {                                                                                             \
+    cublasStatus_t s_ = (call);                                                                    \
+    if (s_ != CUBLAS_STATUS_SUCCESS)                                                               \
+      rc = open_failed(msg, len, #call, cublasGetStatusString(s_), __LINE__);                      \
+  } while (0)
+
+static struct ops_backend make_table(void);
+
+extern "C" const struct ops_backend *cuda_backend_open(int tf32, char *msg, size_t len) {
+  struct cuda_backend *b = (struct cuda_backend *)calloc(1, sizeof *b);
+  if (!b) {
+    snprintf(msg, len, "out of host memory for the CUDA backend");
+    return NULL;
+  }
+  struct cuda_state *st = &b->state;
+  int rc = 0;
+  OPEN_CUDA(cudaStreamCreate(&st->stream));
+  if (!rc) OPEN_CUBLAS(cublasCreate(&st->blas));
+  if (!rc) OPEN_CUBLAS(cublasSetStream(st->blas, st->stream));
+  if (!rc)
+    OPEN_CUBLAS(
+        cublasSetMathMode(st->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  if (!rc) OPEN_CUDA(cudaMalloc(&st->partials, (CUDA_PARTIALS + 2) * sizeof(double)));
+  if (!rc) OPEN_CUDA(cudaMalloc(&st->counts, (2 * CUDA_PARTIALS + 1) * sizeof(int)));
+  b->table = make_table();
+  b->table.state = st;
+  if (rc) {
+    cuda_backend_close(&b->table);
+    return NULL;
+  }
+  return &b->table;
 }
 
-extern "C" void *cuda_backend_stream(void) { return (void *)cuda_state()->stream; }
+extern "C" void cuda_backend_close(const struct ops_backend *be) {
+  if (!be) return;
+  struct cuda_backend *b = (struct cuda_backend *)be;
+  struct cuda_state *st = &b->state;
+  if (st->counts) CUDA_CHECK(cudaFree(st->counts));
+  if (st->partials) CUDA_CHECK(cudaFree(st->partials));
+  if (st->blas) CUBLAS_CHECK(cublasDestroy(st->blas));
+  if (st->stream) CUDA_CHECK(cudaStreamDestroy(st->stream));
+  free(b);
+}
+
+extern "C" void *cuda_backend_stream(const struct ops_backend *be) {
+  return (void *)state_of(be)->stream;
+}
 
 extern "C" int cuda_backend_probe(char *msg, size_t len) {
   int count = 0;
@@ -50,7 +95,8 @@ extern "C" int cuda_backend_probe(char *msg, size_t len) {
 
 /* ---- memory ---------------------------------------------------------------------------- */
 
-extern "C" void *cuda_alloc(size_t bytes) {
+extern "C" void *cuda_alloc(const struct ops_backend *be, size_t bytes) {
+  (void)be; /* cudaMalloc is per device, not per stream */
   void *p = NULL;
   cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
   if (e == cudaErrorMemoryAllocation) {
@@ -61,20 +107,27 @@ extern "C" void *cuda_alloc(size_t bytes) {
   return p;
 }
 
-extern "C" void cuda_release(void *p) { CUDA_CHECK(cudaFree(p)); }
-
-extern "C" void cuda_memset0(void *p, size_t bytes) {
-  CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, STREAM));
+extern "C" void cuda_release(const struct ops_backend *be, void *p) {
+  (void)be;
+  CUDA_CHECK(cudaFree(p));
 }
 
-extern "C" void cuda_upload(void *dst, const void *src, size_t bytes) {
-  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, STREAM));
-  CUDA_CHECK(cudaStreamSynchronize(STREAM));
+extern "C" void cuda_memset0(const struct ops_backend *be, void *p, size_t bytes) {
+  CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, state_of(be)->stream));
 }
 
-extern "C" void cuda_download(void *dst, const void *src, size_t bytes) {
-  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, STREAM));
-  CUDA_CHECK(cudaStreamSynchronize(STREAM));
+extern "C" void cuda_upload(const struct ops_backend *be, void *dst, const void *src,
+                            size_t bytes) {
+  cudaStream_t st = state_of(be)->stream;
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st));
+  CUDA_CHECK(cudaStreamSynchronize(st));
+}
+
+extern "C" void cuda_download(const struct ops_backend *be, void *dst, const void *src,
+                              size_t bytes) {
+  cudaStream_t st = state_of(be)->stream;
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, st));
+  CUDA_CHECK(cudaStreamSynchronize(st));
 }
 
 /* ---- the table ------------------------------------------------------------------------- */
@@ -136,13 +189,4 @@ static struct ops_backend make_table(void) {
   t.augment = cuda_augment;
   t.grad_clip = cuda_grad_clip;
   return t;
-}
-
-extern "C" const struct ops_backend *ops_cuda(void) {
-  static struct ops_backend table;
-  if (!table.name) {
-    cuda_state();
-    table = make_table();
-  }
-  return &table;
 }

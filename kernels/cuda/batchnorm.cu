@@ -223,13 +223,13 @@ static void bn_fwd_sync(const struct ops_ctx *ctx, int n, int c, int hw, const f
                         float *running_var, float momentum, float eps, float *y, float *save_mean,
                         float *save_rstd) {
   double *p1 = (double *)ctx->scratch, *p2 = p1 + c + 1;
-  LAUNCH(bn_sync_sum_kernel, c, BN_THREADS, 0, STREAM)(n, c, hw, x, p1);
+  LAUNCH(bn_sync_sum_kernel, c, BN_THREADS, 0, cuda_stream(ctx))(n, c, hw, x, p1);
   LAUNCH_CHECK("bn_sync_sum_kernel");
   ctx->reduce_sum(ctx->reduce_user, p1, c + 1);
-  LAUNCH(bn_sync_centred_kernel, c, BN_THREADS, 0, STREAM)(n, c, hw, x, p1, p2);
+  LAUNCH(bn_sync_centred_kernel, c, BN_THREADS, 0, cuda_stream(ctx))(n, c, hw, x, p1, p2);
   LAUNCH_CHECK("bn_sync_centred_kernel");
   ctx->reduce_sum(ctx->reduce_user, p2, 2 * c);
-  LAUNCH(bn_sync_apply_kernel, c, BN_THREADS, 0, STREAM)
+  LAUNCH(bn_sync_apply_kernel, c, BN_THREADS, 0, cuda_stream(ctx))
   (n, c, hw, x, gamma, beta, running_mean, running_var, momentum, eps, p1, p2, y, save_mean,
    save_rstd);
   LAUNCH_CHECK("bn_sync_apply_kernel");
@@ -245,7 +245,7 @@ extern "C" void cuda_batchnorm2d_fwd(const struct ops_ctx *ctx, int n, int c, in
                                      float momentum, float eps, int training, float *y,
                                      float *save_mean, float *save_rstd) {
   if (training && num_batches) {
-    LAUNCH(bn_count_kernel, 1, 32, 0, STREAM)(num_batches);
+    LAUNCH(bn_count_kernel, 1, 32, 0, cuda_stream(ctx))(num_batches);
     LAUNCH_CHECK("bn_count_kernel");
   }
   if (c <= 0) return;
@@ -254,7 +254,7 @@ extern "C" void cuda_batchnorm2d_fwd(const struct ops_ctx *ctx, int n, int c, in
                 save_mean, save_rstd);
     return;
   }
-  LAUNCH(batchnorm_fwd_kernel, c, BN_THREADS, 0, STREAM)
+  LAUNCH(batchnorm_fwd_kernel, c, BN_THREADS, 0, cuda_stream(ctx))
   (n, c, hw, x, gamma, beta, running_mean, running_var, momentum, eps, training, y, save_mean,
    save_rstd);
   LAUNCH_CHECK("batchnorm_fwd_kernel");
@@ -266,18 +266,18 @@ extern "C" void cuda_batchnorm2d_bwd(const struct ops_ctx *ctx, int n, int c, in
                                      float *dgamma, float *dbeta) {
   if (c <= 0) return;
   if (!ctx->reduce_sum) {
-    LAUNCH(batchnorm_bwd_kernel, c, BN_THREADS, 0, STREAM)
+    LAUNCH(batchnorm_bwd_kernel, c, BN_THREADS, 0, cuda_stream(ctx))
     (n, c, hw, dy, x, gamma, save_mean, save_rstd, dx, dgamma, dbeta);
     LAUNCH_CHECK("batchnorm_bwd_kernel");
     return;
   }
   double *sums = (double *)ctx->scratch;
-  LAUNCH(bn_sync_bwd_sum_kernel, c, BN_THREADS, 0, STREAM)
+  LAUNCH(bn_sync_bwd_sum_kernel, c, BN_THREADS, 0, cuda_stream(ctx))
   (n, c, hw, dy, x, save_mean, save_rstd, dgamma, dbeta, sums);
   LAUNCH_CHECK("bn_sync_bwd_sum_kernel");
   if (!dx) return;
   ctx->reduce_sum(ctx->reduce_user, sums, 2 * c + 1);
-  LAUNCH(bn_sync_dx_kernel, c, BN_THREADS, 0, STREAM)
+  LAUNCH(bn_sync_dx_kernel, c, BN_THREADS, 0, cuda_stream(ctx))
   (n, c, hw, dy, x, gamma, save_mean, save_rstd, sums, dx);
   LAUNCH_CHECK("bn_sync_dx_kernel");
 }

@@ -1,5 +1,6 @@
 /* common.cuh — what every CUDA kernel file shares: the backend's state (one
- * cuBLAS handle and one stream, all work in order on it), grid sizing, and
+ * cuBLAS handle and one stream per opened backend, all work in order on it;
+ * an op finds it in ctx->state), grid sizing, and
  * warp/block reductions. Reductions always combine in the same order for a
  * given launch shape, so results are deterministic run to run. */
 #ifndef CTRAIN_CUDA_COMMON_CUH
@@ -25,9 +26,13 @@ struct cuda_state {
   int *counts;      /* device: 2 CUDA_PARTIALS + 1 ints */
 };
 
-/* The state, created on first use (backend.cu). */
-const struct cuda_state *cuda_state(void);
-#define STREAM (cuda_state()->stream)
+/* The state of the backend an op runs on (cuda_backend_open, backend.cu). */
+static inline const struct cuda_state *cuda_state_of(const struct ops_ctx *ctx) {
+  return (const struct cuda_state *)ctx->state;
+}
+static inline cudaStream_t cuda_stream(const struct ops_ctx *ctx) {
+  return cuda_state_of(ctx)->stream;
+}
 
 /* Threads per block for elementwise kernels: 8 warps. */
 #define EW_THREADS 256

@@ -103,9 +103,10 @@ __global__ void conv_dbias_kernel(int n, int oc, int p, const float *__restrict_
   if (threadIdx.x == 0) dbias[o] += acc;
 }
 
-static void im2col(const struct conv2d_shape *s, int imgs, const float *x, float *cols) {
+static void im2col(const struct ops_ctx *ctx, const struct conv2d_shape *s, int imgs,
+                   const float *x, float *cols) {
   size_t total = (size_t)imgs * s->c * s->kh * s->kw * s->oh * s->ow;
-  LAUNCH(im2col_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)(imgs, geom(s), x, cols);
+  LAUNCH(im2col_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))(imgs, geom(s), x, cols);
   LAUNCH_CHECK("im2col_kernel");
 }
 
@@ -118,7 +119,7 @@ extern "C" void cuda_conv2d_fwd(const struct ops_ctx *ctx, const struct conv2d_s
     int imgs = s->n - i0 < chunk ? s->n - i0 : chunk;
     const float *src = x + i0 * in_len;
     if (!pw) {
-      im2col(s, imgs, src, ctx->scratch);
+      im2col(ctx, s, imgs, src, ctx->scratch);
       src = ctx->scratch;
     }
     /* y_i (oc, P) = W (oc, K) . cols_i (K, P) */
@@ -127,7 +128,8 @@ extern "C" void cuda_conv2d_fwd(const struct ops_ctx *ctx, const struct conv2d_s
   }
   if (bias) {
     size_t total = (size_t)s->n * out_len;
-    LAUNCH(conv_bias_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)(total, s->oc, p, bias, y);
+    LAUNCH(conv_bias_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))
+    (total, s->oc, p, bias, y);
     LAUNCH_CHECK("conv_bias_kernel");
   }
 }
@@ -139,7 +141,7 @@ extern "C" void cuda_conv2d_bwd(const struct ops_ctx *ctx, const struct conv2d_s
   size_t in_len = (size_t)s->c * s->h * s->w, out_len = (size_t)s->oc * p;
   int pw = is_pointwise(s);
   if (dbias) {
-    LAUNCH(conv_dbias_kernel, s->oc, DB_THREADS, 0, STREAM)(s->n, s->oc, p, dy, dbias);
+    LAUNCH(conv_dbias_kernel, s->oc, DB_THREADS, 0, cuda_stream(ctx))(s->n, s->oc, p, dy, dbias);
     LAUNCH_CHECK("conv_dbias_kernel");
   }
   for (int i0 = 0; i0 < s->n; i0 += chunk) {
@@ -148,7 +150,7 @@ extern "C" void cuda_conv2d_bwd(const struct ops_ctx *ctx, const struct conv2d_s
     if (dw) {
       const float *src = x + i0 * in_len;
       if (!pw) {
-        im2col(s, imgs, src, ctx->scratch);
+        im2col(ctx, s, imgs, src, ctx->scratch);
         src = ctx->scratch;
       }
       /* dw (oc, K) += dy_i (oc, P) . cols_i (K, P)^T, image by image */
@@ -167,7 +169,7 @@ extern "C" void cuda_conv2d_bwd(const struct ops_ctx *ctx, const struct conv2d_s
     cuda_matmul_batched(ctx, 1, 0, k, p, s->oc, 1.0f, w, k, 0, dyc, p, (long)out_len, 0.0f,
                         ctx->scratch, p, (long)k * p, imgs);
     size_t total = (size_t)imgs * in_len;
-    LAUNCH(col2im_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)
+    LAUNCH(col2im_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))
     (imgs, geom(s), ctx->scratch, dx + i0 * in_len);
     LAUNCH_CHECK("col2im_kernel");
   }

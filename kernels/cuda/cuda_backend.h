@@ -1,9 +1,12 @@
-/* cuda_backend.h — what the rest of ctrain may ask the CUDA backend besides
- * its op table (ops_cuda() in kernels/ops.h). Plain C. */
+/* cuda_backend.h — the CUDA backend's front door: the device probe and
+ * choice, and opening and closing its op table (struct ops_backend,
+ * kernels/ops.h). Plain C. */
 #ifndef CTRAIN_CUDA_BACKEND_H
 #define CTRAIN_CUDA_BACKEND_H
 
 #include <stddef.h>
+
+#include "kernels/ops.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -12,22 +15,29 @@ extern "C" {
 /* 0 when a CUDA device answers. Otherwise -1, with one line in msg naming
  * the CUDA error (e.g. "cudaGetDeviceCount failed: CUDA driver version is
  * insufficient for CUDA runtime version (cudaErrorInsufficientDriver, 35)")
- * or saying that no device is present. Safe to call before ops_cuda(). */
+ * or saying that no device is present. Safe to call before cuda_backend_open. */
 int cuda_backend_probe(char *msg, size_t len);
 
-/* Binds this process to device local_rank % (devices visible), before the
- * first ops_cuda(), whose stream and cuBLAS handle live on that device.
+/* Binds this process to device local_rank % (devices visible), before
+ * cuda_backend_open, whose stream and cuBLAS handle live on that device.
  * Returns the device index and describes the choice in msg ("cuda device 1
  * of 4"); -1 with one line in msg naming the failed CUDA call. */
 int cuda_backend_select(int local_rank, char *msg, size_t len);
 
-/* The stream every op of ops_cuda() runs on, as a cudaStream_t (void * in
- * C): collectives on device memory (comm/nccl.h) are ordered after it. */
-void *cuda_backend_stream(void);
+/* The op table of the device this process is bound to
+ * (cuda_backend_select), with its own stream, cuBLAS handle and reduction
+ * buffers: every op and memory entry of the table runs in order on that
+ * stream. Matrix products use TF32 tensor-core math when tf32 != 0, else
+ * full FP32. NULL, with one line in msg naming the failed call, when one of
+ * them cannot be created. */
+const struct ops_backend *cuda_backend_open(int tf32, char *msg, size_t len);
 
-/* Matrix products in TF32 tensor-core math (on) or full FP32 (off, the
- * default). Takes effect for the GEMMs issued after the call. */
-void cuda_backend_set_tf32(int on);
+/* Frees what cuda_backend_open created; NULL does nothing. */
+void cuda_backend_close(const struct ops_backend *be);
+
+/* The stream of an opened table, as a cudaStream_t (void * in C):
+ * collectives on device memory (comm/nccl.h) are ordered after it. */
+void *cuda_backend_stream(const struct ops_backend *be);
 
 #ifdef __cplusplus
 }

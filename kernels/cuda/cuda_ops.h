@@ -9,11 +9,11 @@
 extern "C" {
 #endif
 
-void *cuda_alloc(size_t bytes);
-void cuda_release(void *p);
-void cuda_memset0(void *p, size_t bytes);
-void cuda_upload(void *dst, const void *src, size_t bytes);
-void cuda_download(void *dst, const void *src, size_t bytes);
+void *cuda_alloc(const struct ops_backend *be, size_t bytes);
+void cuda_release(const struct ops_backend *be, void *p);
+void cuda_memset0(const struct ops_backend *be, void *p, size_t bytes);
+void cuda_upload(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
+void cuda_download(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
 void cuda_patch_fwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int p, const float *x,
                     float *y);
 void cuda_patch_bwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int p, const float *dy,

@@ -24,17 +24,16 @@ static float keep_scale(float p) { return p <= 0.0f ? 1.0f : p < 1.0f ? 1.0f / (
 
 extern "C" void cuda_dropout_fwd(const struct ops_ctx *ctx, size_t n, float p,
                                  struct rng_stream rng, const float *x, float *y, uint8_t *keep) {
-  (void)ctx;
   if (!n) return;
-  LAUNCH(dropout_fwd_kernel, ew_blocks(n), EW_THREADS, 0, STREAM)
+  LAUNCH(dropout_fwd_kernel, ew_blocks(n), EW_THREADS, 0, cuda_stream(ctx))
   (n, p, keep_scale(p), rng.key, rng.counter, x, y, keep);
   LAUNCH_CHECK("dropout_fwd_kernel");
 }
 
 extern "C" void cuda_dropout_bwd(const struct ops_ctx *ctx, size_t n, float p, const float *dy,
                                  const uint8_t *keep, float *dx) {
-  (void)ctx;
   if (!n) return;
-  LAUNCH(dropout_bwd_kernel, ew_blocks(n), EW_THREADS, 0, STREAM)(n, keep_scale(p), dy, keep, dx);
+  LAUNCH(dropout_bwd_kernel, ew_blocks(n), EW_THREADS, 0, cuda_stream(ctx))
+  (n, keep_scale(p), dy, keep, dx);
   LAUNCH_CHECK("dropout_bwd_kernel");
 }

@@ -18,24 +18,21 @@ __global__ void scale_kernel(size_t n, float alpha, float *__restrict__ y) {
 
 extern "C" void cuda_add_fwd(const struct ops_ctx *ctx, size_t n, const float *a, const float *b,
                              float *y) {
-  (void)ctx;
   if (!n) return;
-  LAUNCH(add_kernel, ew_blocks(n), EW_THREADS, 0, STREAM)(n, a, b, y);
+  LAUNCH(add_kernel, ew_blocks(n), EW_THREADS, 0, cuda_stream(ctx))(n, a, b, y);
   LAUNCH_CHECK("add_kernel");
 }
 
 extern "C" void cuda_axpy(const struct ops_ctx *ctx, size_t n, float alpha, const float *x,
                           float *y) {
-  (void)ctx;
   if (!n) return;
-  LAUNCH(axpy_kernel, ew_blocks(n), EW_THREADS, 0, STREAM)(n, alpha, x, y);
+  LAUNCH(axpy_kernel, ew_blocks(n), EW_THREADS, 0, cuda_stream(ctx))(n, alpha, x, y);
   LAUNCH_CHECK("axpy_kernel");
 }
 
 extern "C" void cuda_scale(const struct ops_ctx *ctx, size_t n, float alpha, float *y) {
-  (void)ctx;
   if (!n) return;
-  LAUNCH(scale_kernel, ew_blocks(n), EW_THREADS, 0, STREAM)(n, alpha, y);
+  LAUNCH(scale_kernel, ew_blocks(n), EW_THREADS, 0, cuda_stream(ctx))(n, alpha, y);
   LAUNCH_CHECK("scale_kernel");
 }
 
@@ -70,23 +67,23 @@ __global__ void transpose_kernel(int b, int r, int c, const float *__restrict__ 
   }
 }
 
-static void transpose(int b, int r, int c, const float *src, float *dst, int accumulate) {
+static void transpose(const struct ops_ctx *ctx, int b, int r, int c, const float *src, float *dst,
+                      int accumulate) {
   if (b <= 0 || r <= 0 || c <= 0) return;
   dim3 grid(div_up(c, TR_TILE), div_up(r, TR_TILE), b < 65535 ? b : 65535);
-  LAUNCH(transpose_kernel, grid, dim3(TR_TILE, TR_ROWS), 0, STREAM)(b, r, c, src, dst, accumulate);
+  LAUNCH(transpose_kernel, grid, dim3(TR_TILE, TR_ROWS), 0, cuda_stream(ctx))
+  (b, r, c, src, dst, accumulate);
   LAUNCH_CHECK("transpose_kernel");
 }
 
 extern "C" void cuda_transpose_fwd(const struct ops_ctx *ctx, int b, int r, int c, const float *x,
                                    float *y) {
-  (void)ctx;
-  transpose(b, r, c, x, y, 0);
+  transpose(ctx, b, r, c, x, y, 0);
 }
 
 extern "C" void cuda_transpose_bwd(const struct ops_ctx *ctx, int b, int r, int c, const float *dy,
                                    float *dx) {
-  (void)ctx;
-  transpose(b, c, r, dy, dx, 1); /* dy (b, c, r) transposed back, accumulated */
+  transpose(ctx, b, c, r, dy, dx, 1); /* dy (b, c, r) transposed back, accumulated */
 }
 
 /* Sum of squares in double: CUDA_PARTIALS blocks each reduce a fixed
@@ -131,13 +128,14 @@ __global__ void clip_apply(size_t n, const double *__restrict__ coef, float *__r
 
 extern "C" void cuda_grad_clip(const struct ops_ctx *ctx, size_t n, float *grad, float max_norm,
                                const float *loss, int64_t step, int64_t *bad) {
-  (void)ctx;
-  double *part = cuda_state()->partials;
-  LAUNCH(sumsq_partial, CUDA_PARTIALS, EW_THREADS, 0, STREAM)(n, grad, part);
+  double *part = cuda_state_of(ctx)->partials;
+  LAUNCH(sumsq_partial, CUDA_PARTIALS, EW_THREADS, 0, cuda_stream(ctx))(n, grad, part);
   LAUNCH_CHECK("sumsq_partial");
-  LAUNCH(clip_decide, 1, EW_THREADS, 0, STREAM)(CUDA_PARTIALS, part, max_norm, loss, step, bad);
+  LAUNCH(clip_decide, 1, EW_THREADS, 0, cuda_stream(ctx))
+  (CUDA_PARTIALS, part, max_norm, loss, step, bad);
   LAUNCH_CHECK("clip_decide");
   if (!n) return;
-  LAUNCH(clip_apply, ew_blocks(n), EW_THREADS, 0, STREAM)(n, part + CUDA_PARTIALS + 1, grad);
+  LAUNCH(clip_apply, ew_blocks(n), EW_THREADS, 0, cuda_stream(ctx))
+  (n, part + CUDA_PARTIALS + 1, grad);
   LAUNCH_CHECK("clip_apply");
 }

@@ -28,26 +28,25 @@ __global__ void posenc_kernel(int b, int t, int d, const float *x, float *y) {
 
 extern "C" void cuda_embedding_fwd(const struct ops_ctx *ctx, int n, int d, const int32_t *idx,
                                    const float *table, float *y) {
-  (void)ctx;
   size_t total = (size_t)n * d;
   if (!total) return;
-  LAUNCH(embedding_fwd_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)(n, d, idx, table, y);
+  LAUNCH(embedding_fwd_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))
+  (n, d, idx, table, y);
   LAUNCH_CHECK("embedding_fwd_kernel");
 }
 
 extern "C" void cuda_embedding_bwd(const struct ops_ctx *ctx, int n, int d, const int32_t *idx,
                                    const float *dy, float *dtable) {
-  (void)ctx;
   if (n <= 0 || d <= 0) return;
-  LAUNCH(embedding_bwd_kernel, ew_blocks(d), EW_THREADS, 0, STREAM)(n, d, idx, dy, dtable);
+  LAUNCH(embedding_bwd_kernel, ew_blocks(d), EW_THREADS, 0, cuda_stream(ctx))
+  (n, d, idx, dy, dtable);
   LAUNCH_CHECK("embedding_bwd_kernel");
 }
 
 extern "C" void cuda_posenc_fwd(const struct ops_ctx *ctx, int b, int t, int d, const float *x,
                                 float *y) {
-  (void)ctx;
   size_t total = (size_t)b * t * d;
   if (!total) return;
-  LAUNCH(posenc_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)(b, t, d, x, y);
+  LAUNCH(posenc_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))(b, t, d, x, y);
   LAUNCH_CHECK("posenc_kernel");
 }

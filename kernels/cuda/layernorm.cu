@@ -80,9 +80,8 @@ static unsigned row_blocks(int rows) {
 extern "C" void cuda_layernorm_fwd(const struct ops_ctx *ctx, int rows, int d, const float *x,
                                    const float *gamma, const float *beta, float eps, float *y,
                                    float *mean, float *rstd) {
-  (void)ctx;
   if (rows <= 0 || d <= 0) return;
-  LAUNCH(layernorm_fwd_kernel, row_blocks(rows), LN_WARPS * 32, 0, STREAM)
+  LAUNCH(layernorm_fwd_kernel, row_blocks(rows), LN_WARPS * 32, 0, cuda_stream(ctx))
   (rows, d, x, gamma, beta, eps, y, mean, rstd);
   LAUNCH_CHECK("layernorm_fwd_kernel");
 }
@@ -90,15 +89,14 @@ extern "C" void cuda_layernorm_fwd(const struct ops_ctx *ctx, int rows, int d, c
 extern "C" void cuda_layernorm_bwd(const struct ops_ctx *ctx, int rows, int d, const float *dy,
                                    const float *x, const float *gamma, const float *mean,
                                    const float *rstd, float *dx, float *dgamma, float *dbeta) {
-  (void)ctx;
   if (rows <= 0 || d <= 0) return;
   if (dx) {
-    LAUNCH(layernorm_dx_kernel, row_blocks(rows), LN_WARPS * 32, 0, STREAM)
+    LAUNCH(layernorm_dx_kernel, row_blocks(rows), LN_WARPS * 32, 0, cuda_stream(ctx))
     (rows, d, dy, x, gamma, mean, rstd, dx);
     LAUNCH_CHECK("layernorm_dx_kernel");
   }
   if (dgamma || dbeta) {
-    LAUNCH(layernorm_dparams_kernel, div_up(d, 32), dim3(32, LN_ROWS), 0, STREAM)
+    LAUNCH(layernorm_dparams_kernel, div_up(d, 32), dim3(32, LN_ROWS), 0, cuda_stream(ctx))
     (rows, d, dy, x, mean, rstd, dgamma, dbeta);
     LAUNCH_CHECK("layernorm_dparams_kernel");
   }

@@ -61,14 +61,13 @@ extern "C" void cuda_cross_entropy_fwd(const struct ops_ctx *ctx, int n, int cla
                                        const float *logits, const int32_t *labels, int ignore_index,
                                        float smoothing, float divisor, float *probs, float *loss,
                                        int32_t *count) {
-  (void)ctx;
-  const struct cuda_state *st = cuda_state();
+  const struct cuda_state *st = cuda_state_of(ctx);
   unsigned blocks = div_up(n > 0 ? n : 1, CE_WARPS);
   if (blocks > CUDA_PARTIALS) blocks = CUDA_PARTIALS;
-  LAUNCH(ce_fwd_kernel, blocks, CE_WARPS * 32, 0, STREAM)
+  LAUNCH(ce_fwd_kernel, blocks, CE_WARPS * 32, 0, cuda_stream(ctx))
   (n, classes, logits, labels, ignore_index, smoothing, probs, st->partials, st->counts);
   LAUNCH_CHECK("ce_fwd_kernel");
-  LAUNCH(ce_total_kernel, 1, 32, 0, STREAM)
+  LAUNCH(ce_total_kernel, 1, 32, 0, cuda_stream(ctx))
   ((int)blocks, divisor, st->partials, st->counts, loss, count);
   LAUNCH_CHECK("ce_total_kernel");
 }
@@ -94,10 +93,9 @@ extern "C" void cuda_cross_entropy_bwd(const struct ops_ctx *ctx, int n, int cla
                                        const float *probs, const int32_t *labels, int ignore_index,
                                        float smoothing, float divisor, const int32_t *count,
                                        const float *dloss, float *dlogits) {
-  (void)ctx;
   size_t total = (size_t)n * classes;
   if (!total) return;
-  LAUNCH(ce_bwd_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)
+  LAUNCH(ce_bwd_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))
   (n, classes, probs, labels, ignore_index, divisor, count, dloss, smoothing / (float)classes,
    1.0f - smoothing, dlogits);
   LAUNCH_CHECK("ce_bwd_kernel");
@@ -160,14 +158,14 @@ __global__ void score_total_kernel(int parts, const int *__restrict__ part_corre
 extern "C" void cuda_score(const struct ops_ctx *ctx, int n, int classes, const float *logits,
                            const int32_t *labels, int ignore_index, const float *loss, float weight,
                            double *acc) {
-  (void)ctx;
-  const struct cuda_state *st = cuda_state();
+  const struct cuda_state *st = cuda_state_of(ctx);
   unsigned blocks = div_up(n > 0 ? n : 1, CE_WARPS);
   if (blocks > CUDA_PARTIALS) blocks = CUDA_PARTIALS;
   int *correct = st->counts, *seen = st->counts + CUDA_PARTIALS;
-  LAUNCH(score_kernel, blocks, CE_WARPS * 32, 0, STREAM)
+  LAUNCH(score_kernel, blocks, CE_WARPS * 32, 0, cuda_stream(ctx))
   (n, classes, logits, labels, ignore_index, correct, seen);
   LAUNCH_CHECK("score_kernel");
-  LAUNCH(score_total_kernel, 1, 32, 0, STREAM)((int)blocks, correct, seen, loss, weight, acc);
+  LAUNCH(score_total_kernel, 1, 32, 0, cuda_stream(ctx))
+  ((int)blocks, correct, seen, loss, weight, acc);
   LAUNCH_CHECK("score_total_kernel");
 }

@@ -12,21 +12,19 @@ static cublasOperation_t op(int t) { return t ? CUBLAS_OP_T : CUBLAS_OP_N; }
 extern "C" void cuda_matmul(const struct ops_ctx *ctx, int ta, int tb, int m, int n, int k,
                             float alpha, const float *a, int lda, const float *b, int ldb,
                             float beta, float *c, int ldc) {
-  (void)ctx;
   if (m <= 0 || n <= 0) return;
-  CUBLAS_CHECK(cublasSgemm(cuda_state()->blas, op(tb), op(ta), n, m, k, &alpha, b, ldb, a, lda,
-                           &beta, c, ldc));
+  CUBLAS_CHECK(cublasSgemm(cuda_state_of(ctx)->blas, op(tb), op(ta), n, m, k, &alpha, b, ldb, a,
+                           lda, &beta, c, ldc));
 }
 
 extern "C" void cuda_matmul_batched(const struct ops_ctx *ctx, int ta, int tb, int m, int n, int k,
                                     float alpha, const float *a, int lda, long stride_a,
                                     const float *b, int ldb, long stride_b, float beta, float *c,
                                     int ldc, long stride_c, int batch) {
-  (void)ctx;
   if (m <= 0 || n <= 0 || batch <= 0) return;
-  CUBLAS_CHECK(cublasSgemmStridedBatched(cuda_state()->blas, op(tb), op(ta), n, m, k, &alpha, b,
-                                         ldb, stride_b, a, lda, stride_a, &beta, c, ldc, stride_c,
-                                         batch));
+  CUBLAS_CHECK(cublasSgemmStridedBatched(cuda_state_of(ctx)->blas, op(tb), op(ta), n, m, k, &alpha,
+                                         b, ldb, stride_b, a, lda, stride_a, &beta, c, ldc,
+                                         stride_c, batch));
 }
 
 /* y (m, n) = bias broadcast over rows. */
@@ -42,7 +40,7 @@ extern "C" void cuda_linear_fwd(const struct ops_ctx *ctx, int m, int k, int n, 
   float beta = 0.0f;
   if (bias) {
     size_t total = (size_t)m * n;
-    LAUNCH(bias_rows, ew_blocks(total), EW_THREADS, 0, STREAM)(total, n, bias, y);
+    LAUNCH(bias_rows, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))(total, n, bias, y);
     LAUNCH_CHECK("bias_rows");
     beta = 1.0f;
   }
@@ -77,7 +75,7 @@ extern "C" void cuda_linear_bwd(const struct ops_ctx *ctx, int m, int k, int n, 
   if (dx) cuda_matmul(ctx, 0, 0, m, k, n, 1.0f, dy, n, w, k, 1.0f, dx, k);
   if (dw) cuda_matmul(ctx, 1, 0, n, k, m, 1.0f, dy, n, x, k, 1.0f, dw, k);
   if (dbias) {
-    LAUNCH(column_sums, div_up(n, 32), dim3(32, COLSUM_ROWS), 0, STREAM)(m, n, dy, dbias);
+    LAUNCH(column_sums, div_up(n, 32), dim3(32, COLSUM_ROWS), 0, cuda_stream(ctx))(m, n, dy, dbias);
     LAUNCH_CHECK("column_sums");
   }
 }
@@ -99,7 +97,7 @@ extern "C" void cuda_linear_act_fwd(const struct ops_ctx *ctx, enum act_kind kin
   cuda_matmul(ctx, 0, 1, m, n, k, 1.0f, x, k, w, k, 0.0f, h, n);
   size_t total = (size_t)m * n;
   if (!total) return;
-  LAUNCH(bias_act_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)
+  LAUNCH(bias_act_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))
   (total, n, (int)kind, bias, h, y);
   LAUNCH_CHECK("bias_act_kernel");
 }
@@ -133,7 +131,7 @@ extern "C" void cuda_linear_act_bwd(const struct ops_ctx *ctx, enum act_kind kin
                                     int n, const float *dy, const float *x, const float *w,
                                     const float *h, float *dh, float *dx, float *dw, float *dbias) {
   if (m > 0 && n > 0) {
-    LAUNCH(act_grad_colsum, div_up(n, 32), dim3(32, COLSUM_ROWS), 0, STREAM)
+    LAUNCH(act_grad_colsum, div_up(n, 32), dim3(32, COLSUM_ROWS), 0, cuda_stream(ctx))
     (m, n, (int)kind, dy, h, dh, dbias);
     LAUNCH_CHECK("act_grad_colsum");
   }

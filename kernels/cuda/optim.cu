@@ -20,21 +20,19 @@ __global__ void sgd_kernel(size_t n, float *__restrict__ param, const float *__r
 extern "C" void cuda_adam_step(const struct ops_ctx *ctx, size_t n, float *param, const float *grad,
                                float *m, float *v, float lr, float beta1, float beta2, float eps,
                                float wd, int decoupled, long step) {
-  (void)ctx;
   if (!n) return;
   /* bias corrections in double on the host, as torch computes them */
   float bc1 = (float)(1.0 - pow(beta1, (double)step));
   float bc2_sqrt = (float)sqrt(1.0 - pow(beta2, (double)step));
-  LAUNCH(adam_kernel, ew_blocks(n), EW_THREADS, 0, STREAM)
+  LAUNCH(adam_kernel, ew_blocks(n), EW_THREADS, 0, cuda_stream(ctx))
   (n, param, grad, m, v, lr, beta1, beta2, eps, wd, decoupled, bc1, bc2_sqrt);
   LAUNCH_CHECK("adam_kernel");
 }
 
 extern "C" void cuda_sgd_step(const struct ops_ctx *ctx, size_t n, float *param, const float *grad,
                               float *buf, float lr, float momentum, float wd, long step) {
-  (void)ctx;
   if (!n) return;
-  LAUNCH(sgd_kernel, ew_blocks(n), EW_THREADS, 0, STREAM)
+  LAUNCH(sgd_kernel, ew_blocks(n), EW_THREADS, 0, cuda_stream(ctx))
   (n, param, grad, buf, lr, momentum, wd, step == 1);
   LAUNCH_CHECK("sgd_kernel");
 }

@@ -54,36 +54,35 @@ __global__ void pad2d_bwd_kernel(int n, int c, int h, int w, int pad, const floa
 
 extern "C" void cuda_patch_fwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int p,
                                const float *x, float *y) {
-  (void)ctx;
   size_t total = (size_t)n * (h / p) * (w / p) * c * p * p;
   if (!total) return;
-  LAUNCH(patch_fwd_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)(n, c, h, w, p, x, y);
+  LAUNCH(patch_fwd_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))(n, c, h, w, p, x, y);
   LAUNCH_CHECK("patch_fwd_kernel");
 }
 
 extern "C" void cuda_patch_bwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int p,
                                const float *dy, float *dx) {
-  (void)ctx;
   size_t total = (size_t)n * c * h * w;
   if (!total) return;
-  LAUNCH(patch_bwd_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)(n, c, h, w, p, dy, dx);
+  LAUNCH(patch_bwd_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))
+  (n, c, h, w, p, dy, dx);
   LAUNCH_CHECK("patch_bwd_kernel");
 }
 
 extern "C" void cuda_pad2d_fwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int pad,
                                const float *x, float *y) {
-  (void)ctx;
   size_t total = (size_t)n * c * (h + 2 * pad) * (w + 2 * pad);
   if (!total) return;
-  LAUNCH(pad2d_fwd_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)(n, c, h, w, pad, x, y);
+  LAUNCH(pad2d_fwd_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))
+  (n, c, h, w, pad, x, y);
   LAUNCH_CHECK("pad2d_fwd_kernel");
 }
 
 extern "C" void cuda_pad2d_bwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int pad,
                                const float *dy, float *dx) {
-  (void)ctx;
   size_t total = (size_t)n * c * h * w;
   if (!total) return;
-  LAUNCH(pad2d_bwd_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)(n, c, h, w, pad, dy, dx);
+  LAUNCH(pad2d_bwd_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))
+  (n, c, h, w, pad, dy, dx);
   LAUNCH_CHECK("pad2d_bwd_kernel");
 }

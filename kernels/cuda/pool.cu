@@ -36,22 +36,20 @@ __global__ void maxpool_bwd_kernel(size_t total, int h, int w, int k, int s, int
 
 extern "C" void cuda_maxpool2d_fwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int k,
                                    int s, const float *x, float *y, int32_t *idx) {
-  (void)ctx;
   int oh = (h - k) / s + 1, ow = (w - k) / s + 1;
   size_t total = (size_t)n * c * oh * ow;
   if (!total) return;
-  LAUNCH(maxpool_fwd_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)
+  LAUNCH(maxpool_fwd_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))
   (total, h, w, k, s, oh, ow, x, y, idx);
   LAUNCH_CHECK("maxpool_fwd_kernel");
 }
 
 extern "C" void cuda_maxpool2d_bwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int k,
                                    int s, const float *dy, const int32_t *idx, float *dx) {
-  (void)ctx;
   int oh = (h - k) / s + 1, ow = (w - k) / s + 1;
   size_t total = (size_t)n * c * h * w;
   if (!total) return;
-  LAUNCH(maxpool_bwd_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)
+  LAUNCH(maxpool_bwd_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))
   (total, h, w, k, s, oh, ow, dy, idx, dx);
   LAUNCH_CHECK("maxpool_bwd_kernel");
 }
@@ -98,38 +96,35 @@ __global__ void mean_last_bwd_kernel(int rows, int cols, const float *__restrict
 
 extern "C" void cuda_mean_mid_fwd(const struct ops_ctx *ctx, int b, int t, int d, const float *x,
                                   float *y) {
-  (void)ctx;
   size_t total = (size_t)b * d;
   if (!total) return;
-  LAUNCH(mean_mid_fwd_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)(b, t, d, x, y);
+  LAUNCH(mean_mid_fwd_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))(b, t, d, x, y);
   LAUNCH_CHECK("mean_mid_fwd_kernel");
 }
 
 extern "C" void cuda_mean_mid_bwd(const struct ops_ctx *ctx, int b, int t, int d, const float *dy,
                                   float *dx) {
-  (void)ctx;
   size_t total = (size_t)b * t * d;
   if (!total) return;
-  LAUNCH(mean_mid_bwd_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)(b, t, d, dy, dx);
+  LAUNCH(mean_mid_bwd_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))(b, t, d, dy, dx);
   LAUNCH_CHECK("mean_mid_bwd_kernel");
 }
 
 extern "C" void cuda_mean_last_fwd(const struct ops_ctx *ctx, int rows, int cols, const float *x,
                                    float *y) {
-  (void)ctx;
   if (rows <= 0) return;
   unsigned blocks = div_up(rows, ML_WARPS);
   LAUNCH(mean_last_fwd_kernel, blocks < EW_MAX_BLOCKS ? blocks : EW_MAX_BLOCKS, ML_WARPS * 32, 0,
-         STREAM)
+         cuda_stream(ctx))
   (rows, cols, x, y);
   LAUNCH_CHECK("mean_last_fwd_kernel");
 }
 
 extern "C" void cuda_mean_last_bwd(const struct ops_ctx *ctx, int rows, int cols, const float *dy,
                                    float *dx) {
-  (void)ctx;
   size_t total = (size_t)rows * cols;
   if (!total) return;
-  LAUNCH(mean_last_bwd_kernel, ew_blocks(total), EW_THREADS, 0, STREAM)(rows, cols, dy, dx);
+  LAUNCH(mean_last_bwd_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))
+  (rows, cols, dy, dx);
   LAUNCH_CHECK("mean_last_bwd_kernel");
 }

@@ -33,16 +33,16 @@ static unsigned row_blocks(int rows) {
 
 extern "C" void cuda_softmax_fwd(const struct ops_ctx *ctx, int rows, int cols, const float *x,
                                  float *y) {
-  (void)ctx;
   if (rows <= 0 || cols <= 0) return;
-  LAUNCH(softmax_fwd_kernel, row_blocks(rows), SM_WARPS * 32, 0, STREAM)(rows, cols, x, y);
+  LAUNCH(softmax_fwd_kernel, row_blocks(rows), SM_WARPS * 32, 0, cuda_stream(ctx))
+  (rows, cols, x, y);
   LAUNCH_CHECK("softmax_fwd_kernel");
 }
 
 extern "C" void cuda_softmax_bwd(const struct ops_ctx *ctx, int rows, int cols, const float *y,
                                  const float *dy, float *dx) {
-  (void)ctx;
   if (rows <= 0 || cols <= 0) return;
-  LAUNCH(softmax_bwd_kernel, row_blocks(rows), SM_WARPS * 32, 0, STREAM)(rows, cols, y, dy, dx);
+  LAUNCH(softmax_bwd_kernel, row_blocks(rows), SM_WARPS * 32, 0, cuda_stream(ctx))
+  (rows, cols, y, dy, dx);
   LAUNCH_CHECK("softmax_bwd_kernel");
 }

@@ -49,7 +49,7 @@ static int stage_alloc(const struct graph *g, void **stage, struct ct_err *e) {
 /* `bytes` of backend memory at p, readable on the host. */
 static const void *to_host(const struct ops_backend *o, const void *p, size_t bytes, void *stage) {
   if (!stage) return p;
-  o->download(stage, p, bytes);
+  o->download(o, stage, p, bytes);
   return stage;
 }
 
@@ -272,7 +272,7 @@ static int load_tensor(hid_t f, const char *path, const char *group, const struc
   }
   if (h5io_read(f, name, h5_type(t->dtype), t->numel, stage ? stage : data, path, e))
     return e->code;
-  if (stage) o->upload(data, stage, t->numel * dtype_size(t->dtype));
+  if (stage) o->upload(o, data, stage, t->numel * dtype_size(t->dtype));
   return CT_OK;
 }
 

@@ -44,13 +44,13 @@ int host_view_init(struct host_view *v, const struct ops_backend *ops, void *dev
 void host_view_pull(const struct host_view *v, size_t off, size_t bytes) {
   CT_CHECK(off + bytes <= v->bytes);
   if (v->host != v->dev && bytes)
-    v->ops->download((char *)v->host + off, (const char *)v->dev + off, bytes);
+    v->ops->download(v->ops, (char *)v->host + off, (const char *)v->dev + off, bytes);
 }
 
 void host_view_push(const struct host_view *v, size_t off, size_t bytes) {
   CT_CHECK(off + bytes <= v->bytes);
   if (v->host != v->dev && bytes)
-    v->ops->upload((char *)v->dev + off, (const char *)v->host + off, bytes);
+    v->ops->upload(v->ops, (char *)v->dev + off, (const char *)v->host + off, bytes);
 }
 
 void host_view_free(struct host_view *v) {
@@ -61,6 +61,7 @@ void host_view_free(struct host_view *v) {
 void graph_init(struct graph *g, const struct ops_backend *ops, int threads, uint64_t seed) {
   memset(g, 0, sizeof *g);
   g->ops = ops;
+  g->ctx.state = ops->state;
   g->ctx.threads = threads > 0 ? threads : 1;
   g->loss = -1;
   g->logits = -1;
@@ -71,10 +72,10 @@ void graph_free(struct graph *g) {
   free(g->tensors);
   free(g->nodes);
   if (g->ops) { /* planned memory is the backend's */
-    g->ops->release(g->params);
-    g->ops->release(g->grads);
-    g->ops->release(g->buffers);
-    g->ops->release(g->arena);
+    g->ops->release(g->ops, g->params);
+    g->ops->release(g->ops, g->grads);
+    g->ops->release(g->ops, g->buffers);
+    g->ops->release(g->ops, g->arena);
   }
   host_view_free(&g->buffers_view);
   free(g->ready_prefix);
@@ -154,12 +155,12 @@ static void init_tensor(const struct ops_backend *o, const struct tensor *t, uin
   case INIT_NONE:
     return;
   case INIT_ZEROS:
-    o->memset0(t->data, t->numel * dtype_size(t->dtype));
+    o->memset0(o, t->data, t->numel * dtype_size(t->dtype));
     return;
   case INIT_ONES:
     for (size_t i = 0; i < t->numel; i++)
       d[i] = 1.0f;
-    o->upload(t->data, d, bytes);
+    o->upload(o, t->data, d, bytes);
     return;
   case INIT_KAIMING_NORMAL:
     std = sqrt(2.0) / sqrt((double)t->fan_in);
@@ -174,12 +175,12 @@ static void init_tensor(const struct ops_backend *o, const struct tensor *t, uin
     bound = 1.0 / sqrt((double)t->fan_in);
     for (size_t i = 0; i < t->numel; i++)
       d[i] = (float)((2.0 * ops_rng_uniform(key, 2, i) - 1.0) * bound);
-    o->upload(t->data, d, bytes);
+    o->upload(o, t->data, d, bytes);
     return;
   }
   for (size_t i = 0; i < t->numel; i++)
     d[i] = (float)(std * init_normal(key, i));
-  o->upload(t->data, d, bytes);
+  o->upload(o, t->data, d, bytes);
 }
 
 #define T(id) (g->tensors[(id)])
@@ -220,23 +221,23 @@ int graph_plan(struct graph *g, struct ct_err *e) {
   }
   g->params_len = plen;
   const struct ops_backend *o = g->ops; /* host or device memory, 64-byte aligned or more */
-  g->params = o->alloc((plen ? plen : 1) * sizeof(float));
-  g->grads = o->alloc((plen ? plen : 1) * sizeof(float));
+  g->params = o->alloc(o, (plen ? plen : 1) * sizeof(float));
+  g->grads = o->alloc(o, (plen ? plen : 1) * sizeof(float));
   g->buffers_bytes = bbytes;
-  g->buffers = o->alloc(bbytes ? bbytes : 1);
+  g->buffers = o->alloc(o, bbytes ? bbytes : 1);
   g->act_grad_offset = abytes;
   g->act_grad_bytes = gbytes;
   g->arena_bytes = abytes + gbytes + align_up(scratch * sizeof(float));
-  g->arena = o->alloc(g->arena_bytes ? g->arena_bytes : ARENA_ALIGN);
+  g->arena = o->alloc(o, g->arena_bytes ? g->arena_bytes : ARENA_ALIGN);
   if (!g->params || !g->grads || !g->buffers || !g->arena)
     return err_set(e, CT_ERR_RUNTIME,
                    "out of %s memory planning the graph (%zu MiB of activations)", o->name,
                    g->arena_bytes >> 20);
   if (host_view_init(&g->buffers_view, o, g->buffers, bbytes, e)) return e->code;
-  o->memset0(g->params, (plen ? plen : 1) * sizeof(float));
-  o->memset0(g->grads, (plen ? plen : 1) * sizeof(float));
-  o->memset0(g->buffers, bbytes ? bbytes : 1);
-  o->memset0(g->arena, g->arena_bytes);
+  o->memset0(o, g->params, (plen ? plen : 1) * sizeof(float));
+  o->memset0(o, g->grads, (plen ? plen : 1) * sizeof(float));
+  o->memset0(o, g->buffers, bbytes ? bbytes : 1);
+  o->memset0(o, g->arena, g->arena_bytes);
 
   size_t poff = 0, boff = 0, aoff = 0, goff = abytes;
   char *arena = g->arena, *buffers = g->buffers;
@@ -511,8 +512,8 @@ int graph_set_grads_hook(struct graph *g, void (*fn)(void *user, size_t prefix),
 }
 
 void graph_zero_grads(struct graph *g) {
-  g->ops->memset0(g->grads, g->params_len * sizeof(float));
-  g->ops->memset0((char *)g->arena + g->act_grad_offset, g->act_grad_bytes);
+  g->ops->memset0(g->ops, g->grads, g->params_len * sizeof(float));
+  g->ops->memset0(g->ops, (char *)g->arena + g->act_grad_offset, g->act_grad_bytes);
 }
 
 void graph_backward(struct graph *g) {

@@ -21,13 +21,13 @@ int optim_init(struct optimizer *o, const struct ops_backend *ops, const char *k
   o->momentum = momentum;
   o->ops = ops;
   size_t bytes = (n ? n : 1) * sizeof(float);
-  o->m = ops->alloc(bytes);
-  o->v = ops->alloc(bytes);
+  o->m = ops->alloc(ops, bytes);
+  o->v = ops->alloc(ops, bytes);
   if (!o->m || !o->v)
     return err_set(e, CT_ERR_RUNTIME, "out of %s memory for the optimizer state (%zu MiB)",
                    ops->name, 2 * bytes >> 20);
-  ops->memset0(o->m, bytes);
-  ops->memset0(o->v, bytes);
+  ops->memset0(ops, o->m, bytes);
+  ops->memset0(ops, o->v, bytes);
   return CT_OK;
 }
 
@@ -43,7 +43,7 @@ void optim_step(struct optimizer *o, const struct ops_backend *ops, const struct
 }
 
 void optim_free(struct optimizer *o) {
-  if (o->ops && o->m) o->ops->release(o->m);
-  if (o->ops && o->v) o->ops->release(o->v);
+  if (o->ops && o->m) o->ops->release(o->ops, o->m);
+  if (o->ops && o->v) o->ops->release(o->ops, o->v);
   o->m = o->v = NULL;
 }

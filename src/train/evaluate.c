@@ -68,7 +68,9 @@ int eval_checkpoint(const char *ckpt, const char *data, const char *split, const
                     const char *device, const struct comm *c, struct ct_err *e) {
   const struct ops_backend *ops;
   if (device_choose(device, 0, c, &ops, e)) return e->code;
-  return eval_checkpoint_with(ckpt, data, split, json_path, ops, c, e);
+  int rc = eval_checkpoint_with(ckpt, data, split, json_path, ops, c, e);
+  device_release(ops);
+  return rc;
 }
 
 int eval_checkpoint_with(const char *ckpt, const char *data, const char *split,

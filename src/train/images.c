@@ -137,8 +137,8 @@ static int images_begin_epoch(void *self, long epoch, long first_batch, struct c
   loader_shard(t->train_l, &images, &labels, &from, &count, &generation);
   if (generation != t->shard_generation) { /* new rows: the epoch's one copy */
     const size_t img = DATASET_IMAGE_BYTES;
-    t->ops->upload(t->shard_images + from * img, images + from * img, (size_t)count * img);
-    t->ops->upload(t->shard_labels + from, labels + from, (size_t)count * sizeof *labels);
+    t->ops->upload(t->ops, t->shard_images + from * img, images + from * img, (size_t)count * img);
+    t->ops->upload(t->ops, t->shard_labels + from, labels + from, (size_t)count * sizeof *labels);
     t->shard_generation = generation;
   }
   return CT_OK;
@@ -187,8 +187,8 @@ void image_task_free(void *self) {
   loader_free(t->train_l);
   loader_free(t->val_l);
   loader_free(t->test_l);
-  if (t->shard_images) t->ops->release(t->shard_images);
-  if (t->shard_labels) t->ops->release(t->shard_labels);
+  if (t->shard_images) t->ops->release(t->ops, t->shard_images);
+  if (t->shard_labels) t->ops->release(t->ops, t->shard_labels);
   run_data_free(&t->data);
   free(t);
 }
@@ -206,8 +206,8 @@ static int image_task_init(struct image_task *t, const struct config *cfg, int b
   if (loader_create_sharded(&t->train_l, d->train.n, &lc, fetch_rows, &d->train, e)) return e->code;
   if (lc.resident) {
     size_t rows = (size_t)loader_batches(t->train_l) * batch;
-    t->shard_images = t->ops->alloc(rows * DATASET_IMAGE_BYTES);
-    t->shard_labels = t->ops->alloc(rows * sizeof(int32_t));
+    t->shard_images = t->ops->alloc(t->ops, rows * DATASET_IMAGE_BYTES);
+    t->shard_labels = t->ops->alloc(t->ops, rows * sizeof(int32_t));
     if (!t->shard_images || !t->shard_labels)
       return err_set(e, CT_ERR_RUNTIME, "out of %s memory for this rank's %zu training images",
                      t->ops->name, rows);

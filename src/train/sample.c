@@ -94,5 +94,6 @@ int sample_checkpoint(const char *ckpt, const char *data, const char *split, lon
   if (built) session_free(&s);
   coco_vocab_free(&vocab);
   free(k);
+  device_release(ops);
   return rc;
 }

@@ -176,8 +176,8 @@ static void trainer_free(struct trainer *t) {
   reducer_free(&t->red); /* finishes its collectives on the graph's memory */
   session_free(&t->s);
   metrics_close(&t->m);
-  if (t->score) t->ops->release(t->score);
-  if (t->bad) t->ops->release(t->bad);
+  if (t->score) t->ops->release(t->ops, t->score);
+  if (t->bad) t->ops->release(t->ops, t->bad);
   free(t->rng_all);
   free(t->bad_all);
 }
@@ -314,12 +314,12 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
   t->rng_all = calloc((size_t)c->size * LOADER_RNG_WORDS, sizeof *t->rng_all);
   t->bad_all = calloc(2 * (size_t)c->size, sizeof *t->bad_all);
   if (!t->rng_all || !t->bad_all) return err_set(e, CT_ERR_RUNTIME, "out of memory");
-  t->score = t->ops->alloc(3 * sizeof(double));
-  t->bad = t->ops->alloc(2 * sizeof(int64_t));
+  t->score = t->ops->alloc(t->ops, 3 * sizeof(double));
+  t->bad = t->ops->alloc(t->ops, 2 * sizeof(int64_t));
   if (!t->score || !t->bad) return err_set(e, CT_ERR_RUNTIME, "out of %s memory", t->ops->name);
   const int64_t none[2] = {-1, -1};
-  t->ops->memset0(t->score, 3 * sizeof(double));
-  t->ops->upload(t->bad, none, sizeof none);
+  t->ops->memset0(t->ops, t->score, 3 * sizeof(double));
+  t->ops->upload(t->ops, t->bad, none, sizeof none);
 
   t->batches = t->task.batches;
   t->sched = schedule_config(cfg, (long)cfg->train.epochs * t->batches);
@@ -362,7 +362,7 @@ static int train_step(struct trainer *t, int rows, double lr, double beta1, stru
  * gradient (its parameters are then no longer worth a checkpoint). */
 static int trainer_check_finite(struct trainer *t, struct ct_err *e) {
   int64_t bad[2];
-  t->ops->download(bad, t->bad, sizeof bad);
+  t->ops->download(t->ops, bad, t->bad, sizeof bad);
   /* Every rank's {step, kind} in its own slots, summed: all ranks see all. */
   const struct comm *c = t->comm;
   double *all = t->bad_all;
@@ -385,7 +385,9 @@ static int trainer_check_finite(struct trainer *t, struct ct_err *e) {
 int train_run(const struct config *cfg, const struct comm *comm, struct ct_err *e) {
   const struct ops_backend *ops;
   if (device_choose(cfg->run.device, cfg->run.tf32, comm, &ops, e)) return e->code;
-  return train_run_with(cfg, comm, ops, e);
+  int rc = train_run_with(cfg, comm, ops, e);
+  device_release(ops);
+  return rc;
 }
 
 int train_run_with(const struct config *cfg, const struct comm *comm, const struct ops_backend *ops,
@@ -425,8 +427,8 @@ int train_run_with(const struct config *cfg, const struct comm *comm, const stru
       if (logged || b == t.batches) {
         /* The one host synchronisation of the step, when a line is due. */
         if ((rc = trainer_check_finite(&t, e))) break;
-        t.ops->download(window, t.score, 3 * sizeof(double));
-        t.ops->memset0(t.score, 3 * sizeof(double));
+        t.ops->download(t.ops, window, t.score, 3 * sizeof(double));
+        t.ops->memset0(t.ops, t.score, 3 * sizeof(double));
         if ((rc = comm_allreduce_sum_f64(comm, window, 4, e))) break;
         for (int i = 0; i < 4; i++)
           epoch_sums[i] += window[i];

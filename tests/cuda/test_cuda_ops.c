@@ -51,19 +51,19 @@ static float *hrand(size_t n) {
 }
 
 static void *dev(const void *h, size_t bytes) {
-  void *d = GPU->alloc(bytes);
+  void *d = GPU->alloc(GPU, bytes);
   if (!d) {
     fprintf(stderr, "device allocation of %zu bytes failed\n", bytes);
     exit(1);
   }
-  GPU->upload(d, h, bytes);
+  GPU->upload(GPU, d, h, bytes);
   return d;
 }
 
 /* Compares device buffer `d` (n floats) with host `want`. */
 static void cmp(const char *what, const float *d, const float *want, size_t n, int tol) {
   float *got = malloc((n ? n : 1) * sizeof *got);
-  GPU->download(got, d, n * sizeof *got);
+  GPU->download(GPU, got, d, n * sizeof *got);
   int bad = 0;
   for (size_t i = 0; i < n; i++) {
     double diff = fabs((double)got[i] - want[i]);
@@ -84,7 +84,7 @@ static void cmp(const char *what, const float *d, const float *want, size_t n, i
 /* Device bytes that must equal host `want` exactly (counters, indices). */
 static void cmp_bytes(const char *what, const void *d, const void *want, size_t bytes) {
   unsigned char *got = malloc(bytes ? bytes : 1);
-  GPU->download(got, d, bytes);
+  GPU->download(GPU, got, d, bytes);
   if (memcmp(got, want, bytes)) {
     fprintf(stderr, "FAIL %s: differs\n", what);
     failures++;
@@ -104,15 +104,15 @@ static struct t mk(size_t n) {
 }
 static void drop(struct t *t) {
   free(t->h);
-  GPU->release(t->d);
+  GPU->release(GPU, t->d);
 }
 #define CMP(what, t, tol) cmp(what, (t).d, (t).h, (t).n, tol)
 
 static void scratch(size_t cpu_floats, size_t gpu_floats) {
   free(cctx.scratch);
-  if (gctx.scratch) GPU->release(gctx.scratch);
+  if (gctx.scratch) GPU->release(GPU, gctx.scratch);
   cctx.scratch = malloc((cpu_floats ? cpu_floats : 1) * sizeof(float));
-  gctx.scratch = GPU->alloc((gpu_floats ? gpu_floats : 1) * sizeof(float));
+  gctx.scratch = GPU->alloc(GPU, (gpu_floats ? gpu_floats : 1) * sizeof(float));
   cctx.scratch_len = cpu_floats;
   gctx.scratch_len = gpu_floats;
 }
@@ -123,7 +123,7 @@ static void test_memset0(void) {
   struct t x = mk(101);
   const size_t from = 3 * sizeof(float), bytes = 37 * sizeof(float) + 2;
   memset((char *)x.h + from, 0, bytes);
-  GPU->memset0((char *)x.d + from, bytes);
+  GPU->memset0(GPU, (char *)x.d + from, bytes);
   cmp_bytes("memset0", x.d, x.h, x.n * sizeof(float));
   drop(&x);
 }
@@ -158,11 +158,19 @@ static void test_tf32(void) {
   const int m = 33, n = 40, k = 64;
   struct t a = mk((size_t)m * k), b = mk((size_t)k * n), c = mk((size_t)m * n);
   CPU->matmul(&cctx, 0, 0, m, n, k, 1.0f, a.h, k, b.h, n, 0.0f, c.h, n);
-  cuda_backend_set_tf32(1);
-  GPU->matmul(&gctx, 0, 0, m, n, k, 1.0f, a.d, k, b.d, n, 0.0f, c.d, n);
-  cuda_backend_set_tf32(0);
+  char msg[256];
+  const struct ops_backend *tf32 = cuda_backend_open(1, msg, sizeof msg);
+  if (!tf32) {
+    fprintf(stderr, "FAIL tf32: %s\n", msg);
+    failures++;
+    return;
+  }
+  struct ops_ctx tctx = gctx;
+  tctx.state = tf32->state;
+  tf32->matmul(&tctx, 0, 0, m, n, k, 1.0f, a.d, k, b.d, n, 0.0f, c.d, n);
   float *got = malloc(c.n * sizeof *got);
-  GPU->download(got, c.d, c.n * sizeof *got);
+  tf32->download(tf32, got, c.d, c.n * sizeof *got);
+  cuda_backend_close(tf32);
   int bad = 0, moved = 0;
   for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j++) {
@@ -261,7 +269,7 @@ static void test_batchnorm(void) {
   struct t sm = mk(c), sr = mk(c), dy = mk(len), dx = mk(len), dg = mk(c), dbt = mk(c);
   for (int i = 0; i < c; i++)
     rv.h[i] = 0.5f + 0.5f * fabsf(rv.h[i]); /* a variance */
-  GPU->upload(rv.d, rv.h, c * sizeof(float));
+  GPU->upload(GPU, rv.d, rv.h, c * sizeof(float));
   int64_t tracked = 41, *tracked_d = dev(&tracked, sizeof tracked);
   CPU->batchnorm2d_fwd(&cctx, n, c, hw, x.h, gamma.h, beta.h, rm.h, rv.h, &tracked, 0.1f, 1e-5f, 1,
                        y.h, sm.h, sr.h);
@@ -284,7 +292,7 @@ static void test_batchnorm(void) {
                        y.d, sm.d, sr.d);
   CMP("batchnorm_fwd eval", y, RED);
   cmp_bytes("batchnorm_fwd eval num_batches_tracked", tracked_d, &tracked, sizeof tracked);
-  GPU->release(tracked_d);
+  GPU->release(GPU, tracked_d);
   struct t *all[] = {&x, &gamma, &beta, &rm, &rv, &y, &sm, &sr, &dy, &dx, &dg, &dbt};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++)
     drop(all[i]);
@@ -298,7 +306,7 @@ static void test_pool_means(void) {
     size_t in = (size_t)n * c * h * w, out = (size_t)n * c * oh * ow;
     struct t x = mk(in), y = mk(out), dy = mk(out), dx = mk(in);
     int32_t *idx = malloc(out * sizeof *idx);
-    int32_t *didx = GPU->alloc(out * sizeof *didx);
+    int32_t *didx = GPU->alloc(GPU, out * sizeof *didx);
     CPU->maxpool2d_fwd(&cctx, n, c, h, w, k, s, x.h, y.h, idx);
     GPU->maxpool2d_fwd(&gctx, n, c, h, w, k, s, x.d, y.d, didx);
     CMP("maxpool_fwd", y, EXACT);
@@ -307,7 +315,7 @@ static void test_pool_means(void) {
     GPU->maxpool2d_bwd(&gctx, n, c, h, w, k, s, dy.d, didx, dx.d);
     CMP("maxpool_bwd", dx, EXACT);
     free(idx);
-    GPU->release(didx);
+    GPU->release(GPU, didx);
     drop(&x);
     drop(&y);
     drop(&dy);
@@ -344,7 +352,7 @@ static void test_pool_means(void) {
 static void offset_by(struct t *t, float by) {
   for (size_t i = 0; i < t->n; i++)
     t->h[i] += by;
-  GPU->upload(t->d, t->h, t->n * sizeof(float));
+  GPU->upload(GPU, t->d, t->h, t->n * sizeof(float));
 }
 
 /* CMP, the name marked " offset" for offset inputs. */
@@ -408,7 +416,7 @@ static void test_norm_offset(void) {
   offset_by(&bx, 1000.0f);
   for (int i = 0; i < c; i++)
     rv.h[i] = 0.5f + 0.5f * fabsf(rv.h[i]);
-  GPU->upload(rv.d, rv.h, c * sizeof(float));
+  GPU->upload(GPU, rv.d, rv.h, c * sizeof(float));
   CPU->batchnorm2d_fwd(&cctx, n, c, hw, bx.h, gamma.h, beta.h, rm.h, rv.h, NULL, 0.1f, 1e-5f, 1,
                        by.h, sm.h, sr.h);
   GPU->batchnorm2d_fwd(&gctx, n, c, hw, bx.d, gamma.d, beta.d, rm.d, rv.d, NULL, 0.1f, 1e-5f, 1,
@@ -490,7 +498,7 @@ static void test_attention(void) {
     snprintf(what, sizeof what, "attention case %zu dv", ci);
     CMP(what, dv, GEMM);
     free(mask_h);
-    if (mask_d) GPU->release(mask_d);
+    if (mask_d) GPU->release(GPU, mask_d);
     struct t *all[] = {&q, &k, &v, &o, &pr, &pd, &dout, &dq, &dk, &dv};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
       drop(all[i]);
@@ -514,7 +522,7 @@ static void test_embedding_dropout_elementwise(void) {
   CPU->posenc_fwd(&cctx, 3, 19, 34, px.h, py.h);
   GPU->posenc_fwd(&gctx, 3, 19, 34, px.d, py.d);
   CMP("posenc_fwd", py, EXACT);
-  GPU->release(didx);
+  GPU->release(GPU, didx);
   drop(&table);
   drop(&y);
   drop(&dtable);
@@ -523,7 +531,7 @@ static void test_embedding_dropout_elementwise(void) {
 
   const size_t len = 1000 + 37; /* a tail past the last full block */
   struct t x = mk(len), dy = mk(len), dx = mk(len), out = mk(len);
-  uint8_t *keep = malloc(len), *dkeep = GPU->alloc(len);
+  uint8_t *keep = malloc(len), *dkeep = GPU->alloc(GPU, len);
   float ps[] = {0.0f, 0.3f, 1.0f};
   for (int i = 0; i < 3; i++) {
     struct rng_stream rng = {42, (uint64_t)i};
@@ -536,7 +544,7 @@ static void test_embedding_dropout_elementwise(void) {
     CMP("dropout_bwd", dx, EXACT);
   }
   free(keep);
-  GPU->release(dkeep);
+  GPU->release(GPU, dkeep);
   for (int kind = ACT_RELU; kind <= ACT_GELU; kind++) {
     CPU->act_fwd(&cctx, (enum act_kind)kind, len, x.h, out.h);
     GPU->act_fwd(&gctx, (enum act_kind)kind, len, x.d, out.d);
@@ -569,9 +577,9 @@ static void test_embedding_dropout_elementwise(void) {
   GPU->grad_clip(&gctx, len, out.d, 1e-3f, nan_d, 10, bad_d);
   CMP("grad_clip guarded", out, RED);
   cmp_bytes("grad_clip bad", bad_d, bad, sizeof bad);
-  GPU->release(loss_d);
-  GPU->release(nan_d);
-  GPU->release(bad_d);
+  GPU->release(GPU, loss_d);
+  GPU->release(GPU, nan_d);
+  GPU->release(GPU, bad_d);
   drop(&x);
   drop(&dy);
   drop(&dx);
@@ -637,9 +645,9 @@ static void test_cross_entropy(void) {
                            v ? NULL : dloss_d, dz.d);
     CMP("cross_entropy_bwd", dz, RED);
   }
-  GPU->release(dloss_d);
-  GPU->release(count_d);
-  GPU->release(dl);
+  GPU->release(GPU, dloss_d);
+  GPU->release(GPU, count_d);
+  GPU->release(GPU, dl);
   drop(&z);
   drop(&pr);
   drop(&loss);
@@ -659,7 +667,7 @@ static void test_score(void) {
       z.h[(size_t)r * classes + (r % 2 ? 5 : labels[r] >= 0 ? labels[r] : 6)] = 5.0f;
     }
   }
-  GPU->upload(z.d, z.h, z.n * sizeof(float));
+  GPU->upload(GPU, z.d, z.h, z.n * sizeof(float));
   int32_t *dl = dev(labels, sizeof labels);
   const float loss = 1.25f;
   double acc[3] = {0.5, 1, 2};
@@ -668,9 +676,9 @@ static void test_score(void) {
   CPU->score(&cctx, n, classes, z.h, labels, -1, &loss, 3.0f, acc);
   GPU->score(&gctx, n, classes, z.d, dl, -1, loss_d, 3.0f, acc_d);
   cmp_bytes("score", acc_d, acc, sizeof acc);
-  GPU->release(dl);
-  GPU->release(loss_d);
-  GPU->release(acc_d);
+  GPU->release(GPU, dl);
+  GPU->release(GPU, loss_d);
+  GPU->release(GPU, acc_d);
   drop(&z);
 }
 
@@ -702,15 +710,15 @@ static void test_augment(void) {
       CPU->augment(&cctx, &a, N, VALID, src, labels, 7, 3, x.h, y);
       GPU->augment(&gctx, &a, N, VALID, src_d, labels_d, 7, 3, x.d, y_dev);
       CMP("augment", x, EXACT);
-      GPU->download(y_d, y_dev, sizeof y_d);
+      GPU->download(GPU, y_d, y_dev, sizeof y_d);
       if (memcmp(y, y_d, sizeof y)) {
         fprintf(stderr, "FAIL augment labels\n");
         failures++;
       }
     }
-  GPU->release(src_d);
-  GPU->release(labels_d);
-  GPU->release(y_dev);
+  GPU->release(GPU, src_d);
+  GPU->release(GPU, labels_d);
+  GPU->release(GPU, y_dev);
   free(src);
   drop(&x);
 }
@@ -720,7 +728,7 @@ static void test_optim(void) {
   struct t p = mk(n), g = mk(n), m = mk(n), v = mk(n);
   for (size_t i = 0; i < n; i++)
     v.h[i] = fabsf(v.h[i]); /* a second moment */
-  GPU->upload(v.d, v.h, n * sizeof(float));
+  GPU->upload(GPU, v.d, v.h, n * sizeof(float));
   for (int decoupled = 0; decoupled < 2; decoupled++)
     for (long step = 1; step <= 2; step++) {
       CPU->adam_step(&cctx, n, p.h, g.h, m.h, v.h, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.05f, decoupled,
@@ -752,7 +760,11 @@ int main(void) {
     return 1;
   }
   CPU = ops_cpu();
-  GPU = ops_cuda();
+  if (!(GPU = cuda_backend_open(0, msg, sizeof msg))) {
+    fprintf(stderr, "%s\n", msg);
+    return 1;
+  }
+  gctx.state = GPU->state;
   test_memset0();
   test_matmul();
   test_tf32();
@@ -770,7 +782,8 @@ int main(void) {
   test_optim();
   test_patch_pad();
   free(cctx.scratch);
-  GPU->release(gctx.scratch);
+  GPU->release(GPU, gctx.scratch);
+  cuda_backend_close(GPU);
   if (failures) {
     fprintf(stderr, "%d comparisons failed\n", failures);
     return 1;

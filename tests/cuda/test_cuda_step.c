@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "graph/graph.h"
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/ops_shared.h"
 #include "models/models.h"
 
@@ -67,24 +68,24 @@ static void step(struct run *r) {
   for (size_t i = 0; i < nimg; i++)
     x[i] = 2.0f * ops_rng_uniform(5, 0, i) - 1.0f;
   int32_t labels[BATCH] = {3, 7, 0, 9};
-  o->upload(g->tensors[r->io.input].data, x, nimg * sizeof *x);
-  o->upload(g->tensors[r->io.labels].data, labels, sizeof labels);
+  o->upload(o, g->tensors[r->io.input].data, x, nimg * sizeof *x);
+  o->upload(o, g->tensors[r->io.labels].data, labels, sizeof labels);
   free(x);
   g->training = 1;
   g->step_counter = 1;
   graph_forward(g);
   graph_backward(g);
-  o->download(&r->loss, g->tensors[r->io.loss].data, sizeof r->loss);
+  o->download(o, &r->loss, g->tensors[r->io.loss].data, sizeof r->loss);
   size_t n = g->params_len;
   r->grads = malloc(n * sizeof(float));
   r->params = malloc(n * sizeof(float));
-  o->download(r->grads, g->grads, n * sizeof(float));
-  r->m = o->alloc(n * sizeof(float));
-  r->v = o->alloc(n * sizeof(float));
-  o->memset0(r->m, n * sizeof(float));
-  o->memset0(r->v, n * sizeof(float));
+  o->download(o, r->grads, g->grads, n * sizeof(float));
+  r->m = o->alloc(o, n * sizeof(float));
+  r->v = o->alloc(o, n * sizeof(float));
+  o->memset0(o, r->m, n * sizeof(float));
+  o->memset0(o, r->v, n * sizeof(float));
   o->adam_step(&g->ctx, n, g->params, g->grads, r->m, r->v, LR, 0.9f, 0.999f, 1e-8f, 0.0f, 0, 1);
-  o->download(r->params, g->params, n * sizeof(float));
+  o->download(o, r->params, g->params, n * sizeof(float));
 }
 
 static double max_abs(const float *x, size_t n) {
@@ -98,7 +99,13 @@ int main(void) {
   struct run cpu, gpu;
   memset(&cpu, 0, sizeof cpu);
   memset(&gpu, 0, sizeof gpu);
-  if (build(&cpu, ops_cpu()) || build(&gpu, ops_cuda())) return 1;
+  char msg[256];
+  const struct ops_backend *cuda = cuda_backend_open(0, msg, sizeof msg);
+  if (!cuda) {
+    fprintf(stderr, "FAIL: %s\n", msg);
+    return 1;
+  }
+  if (build(&cpu, ops_cpu()) || build(&gpu, cuda)) return 1;
   if (cpu.g.params_len != gpu.g.params_len) {
     fprintf(stderr, "FAIL: %zu parameters on cpu, %zu on cuda\n", cpu.g.params_len,
             gpu.g.params_len);
@@ -122,7 +129,7 @@ int main(void) {
     tensors++;
     if (tc->kind == TK_BUFFER) {
       float *b = malloc(n * sizeof *b);
-      gpu.g.ops->download(b, gpu.g.tensors[t].data, n * sizeof *b);
+      gpu.g.ops->download(gpu.g.ops, b, gpu.g.tensors[t].data, n * sizeof *b);
       const float *a = tc->data;
       double tol = 1e-3 * max_abs(a, n);
       for (size_t i = 0; i < n; i++)
@@ -154,7 +161,7 @@ int main(void) {
   int64_t nb_cpu = 0, nb_gpu = 0;
   int nb = graph_find(&cpu.g, "cnn.1.num_batches_tracked");
   memcpy(&nb_cpu, cpu.g.tensors[nb].data, sizeof nb_cpu);
-  gpu.g.ops->download(&nb_gpu, gpu.g.tensors[nb].data, sizeof nb_gpu);
+  gpu.g.ops->download(gpu.g.ops, &nb_gpu, gpu.g.tensors[nb].data, sizeof nb_gpu);
   if (nb_cpu != 1 || nb_gpu != 1) {
     fprintf(stderr, "FAIL num_batches_tracked: cuda %lld cpu %lld\n", (long long)nb_gpu,
             (long long)nb_cpu);
@@ -165,12 +172,13 @@ int main(void) {
   free(cpu.params);
   free(gpu.grads);
   free(gpu.params);
-  cpu.g.ops->release(cpu.m);
-  cpu.g.ops->release(cpu.v);
-  gpu.g.ops->release(gpu.m);
-  gpu.g.ops->release(gpu.v);
+  cpu.g.ops->release(cpu.g.ops, cpu.m);
+  cpu.g.ops->release(cpu.g.ops, cpu.v);
+  gpu.g.ops->release(gpu.g.ops, gpu.m);
+  gpu.g.ops->release(gpu.g.ops, gpu.v);
   graph_free(&cpu.g);
   graph_free(&gpu.g);
+  cuda_backend_close(cuda);
   if (failures) {
     fprintf(stderr, "%d mismatches\n", failures);
     return 1;

@@ -50,8 +50,7 @@ int main(int argc, char **argv) {
   struct tc t;
   tc_start(&t, &test, &argc, &argv);
   double el_cpu, ac_cpu, el_gpu, ac_gpu;
-  if (eval(&t, &t.cpu, ops_cpu(), &el_cpu, &ac_cpu) ||
-      eval(&t, &t.gpu, ops_cuda(), &el_gpu, &ac_gpu))
+  if (eval(&t, &t.cpu, ops_cpu(), &el_cpu, &ac_cpu) || eval(&t, &t.gpu, t.cuda, &el_gpu, &ac_gpu))
     comm_abort(&t.c, 1);
   printf("eval: cpu %.9g / %.4f, cuda %.9g / %.4f\n", el_cpu, ac_cpu, el_gpu, ac_gpu);
   check_eval("cuda", &t.gpu, el_gpu, ac_gpu);

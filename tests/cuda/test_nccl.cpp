@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "comm/nccl.h"
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_compat.cuh"
 #include "kernels/cuda/emu/nccl_emu.h"
 
@@ -194,8 +195,14 @@ int main(int argc, char **argv) {
     comm_abort(&c, 2);
   }
   test_shim(&c);
+  char msg[256];
+  const struct ops_backend *be = cuda_backend_open(0, msg, sizeof msg);
+  if (!be) {
+    fprintf(stderr, "rank %d: %s\n", c.rank, msg);
+    comm_abort(&c, 1);
+  }
   struct nccl_comm *nc = nullptr;
-  if (nccl_comm_create(&nc, &c, &e)) {
+  if (nccl_comm_create(&nc, &c, cuda_backend_stream(be), &e)) {
     fprintf(stderr, "rank %d: %s\n", c.rank, e.msg);
     comm_abort(&c, 1);
   }
@@ -203,6 +210,7 @@ int main(int argc, char **argv) {
   test_reduce_sum(&c, nc);
   test_bcast(&c, nc);
   nccl_comm_destroy(nc);
+  cuda_backend_close(be);
 
   int any = 0;
   comm_any(&c, failures != 0, &any, &e);

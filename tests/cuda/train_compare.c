@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "data/prepare.h"
+#include "kernels/cuda/cuda_backend.h"
 #include "optim/optim.h"
 #include "train/session.h"
 #include "train/spec.h"
@@ -117,9 +118,14 @@ void tc_start(struct tc *t, const struct tc_test *test, int *argc, char ***argv)
   if (comm_bcast(&t->c, &ok, sizeof ok, 0, &e) || comm_bcast(&t->c, t->tmp, sizeof t->tmp, 0, &e) ||
       comm_bcast(&t->c, t->data, sizeof t->data, 0, &e) || !ok)
     comm_abort(&t->c, 1);
+  char msg[256];
+  if (!(t->cuda = cuda_backend_open(0, msg, sizeof msg))) {
+    fprintf(stderr, "rank %d: %s\n", t->c.rank, msg);
+    comm_abort(&t->c, 1);
+  }
   const char *ini = (*argv)[1];
   if (train(t, test, ini, "cpu", ops_cpu(), &t->cpu) ||
-      train(t, test, ini, "cuda", ops_cuda(), &t->gpu))
+      train(t, test, ini, "cuda", t->cuda, &t->gpu))
     comm_abort(&t->c, 1);
 }
 
@@ -247,6 +253,7 @@ int tc_finish(struct tc *t, const struct tc_test *test, const char *passed) {
   int any = 0;
   if (comm_any(&t->c, tc_failures != 0, &any, &e)) comm_abort(&t->c, 1);
   if (tc_failures) fprintf(stderr, "rank %d: %d mismatches\n", t->c.rank, tc_failures);
+  cuda_backend_close(t->cuda);
   if (t->c.rank == 0 && !any) printf("%d %s\n", test->steps, passed);
   comm_finalize(&t->c);
   return any ? 1 : 0;

@@ -69,16 +69,18 @@ struct tc_run {
 
 struct tc {
   struct comm c;
-  char tmp[64], data[96]; /* the scratch directory and its dataset */
-  struct tc_run cpu, gpu; /* in tmp/cpu and tmp/cuda */
+  char tmp[64], data[96];         /* the scratch directory and its dataset */
+  struct tc_run cpu, gpu;         /* in tmp/cpu and tmp/cuda */
+  const struct ops_backend *cuda; /* the CUDA backend, opened by tc_start */
 };
 
-/* MPI, the scratch directory and dataset (made by rank 0), then both runs on
- * every rank; exits with a message on any error. argv[1] is the config. */
+/* MPI, the CUDA backend, the scratch directory and dataset (made by rank
+ * 0), then both runs on every rank; exits with a message on any error.
+ * argv[1] is the config. */
 void tc_start(struct tc *t, const struct tc_test *test, int *argc, char ***argv);
 
 /* Compares the runs on rank 0 (module comment), removes the scratch
- * directory, finalizes MPI and returns the exit status: 1 if any rank
+ * directory, closes the CUDA backend, finalizes MPI and returns the exit status: 1 if any rank
  * counted a mismatch, else 0 after rank 0 prints the step count and
  * `passed`. */
 int tc_finish(struct tc *t, const struct tc_test *test, const char *passed);

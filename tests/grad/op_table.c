@@ -2,7 +2,8 @@
  * walks both backends' tables (the CUDA one in the SIMT emulator) slot by
  * slot and fails for any NULL entry.
  *
- * struct ops_backend is its name followed by function pointers only, so the
+ * struct ops_backend is its name and state followed by function pointers
+ * only, so the
  * table is walked as an array of pointer slots and an op added to ops.h is
  * checked without this file changing. The op names, which tests/grad/
  * tests.cmake parses from ops.h and passes as arguments, only label the
@@ -46,9 +47,9 @@ static void check_table(const struct ops_backend *t, const char *want_name, char
 int main(int argc, char **argv) {
   const size_t nops = (size_t)argc - 1, slots = slot_count();
   char **ops = argv + 1;
-  /* Only pointers after `name`: no padding, nothing else in the struct. */
+  /* Only pointers after `name` and `state`: no padding, nothing else. */
   TU_CHECK((sizeof(struct ops_backend) - FIRST_SLOT) % sizeof(slot_fn) == 0);
-  TU_CHECK(FIRST_SLOT == sizeof(const char *));
+  TU_CHECK(FIRST_SLOT == sizeof(const char *) + sizeof(const void *));
   if (nops != slots) {
     fprintf(stderr, "FAIL: %zu op names parsed from ops.h, struct ops_backend has %zu slots\n",
             nops, slots);
@@ -61,7 +62,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   check_table(ops_cpu(), "cpu", ops, nops);
-  check_table(ops_cuda(), "cuda", ops, nops);
+  const struct ops_backend *cuda = cuda_backend_open(0, msg, sizeof msg);
+  if (!cuda) fprintf(stderr, "FAIL: %s\n", msg);
+  check_table(cuda, "cuda", ops, nops);
+  TU_CHECK(cuda && cuda->state != NULL && ops_cpu()->state == NULL);
+  cuda_backend_close(cuda);
   if (!tu_failures) printf("%zu ops, each implemented by cpu and cuda\n", nops);
   TU_DONE();
 }

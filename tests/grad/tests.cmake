@@ -11,8 +11,8 @@ string(REGEX REPLACE "\\(\\*([a-z0-9_]+)\\)" "\\1" ops_names "${ops_members}")
 
 add_executable(op_table ${CMAKE_CURRENT_LIST_DIR}/op_table.c)
 target_include_directories(op_table PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-# The emulator archive whole and first, as for tests/cuda: ops_cuda() must be
-# the emulator's, never the nvcc-built one ctrain_core links too.
+# The emulator archive whole and first, as for tests/cuda: cuda_backend_open
+# must be the emulator's, never the nvcc-built one ctrain_core links too.
 target_link_libraries(op_table PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,ctrain_cuda_emu>" ctrain_core)
 add_test(NAME grad/op_table COMMAND op_table ${ops_names})
 add_test(NAME grad/op_coverage COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/op_coverage.sh
