@@ -182,11 +182,6 @@ struct ops_backend {
   void (*act_bwd)(const struct ops_ctx *ctx, enum act_kind kind, size_t n, const float *x,
                   const float *dy, float *dx);
 
-  /* Softmax over the last axis of (rows, cols). */
-  void (*softmax_fwd)(const struct ops_ctx *ctx, int rows, int cols, const float *x, float *y);
-  void (*softmax_bwd)(const struct ops_ctx *ctx, int rows, int cols, const float *y,
-                      const float *dy, float *dx);
-
   /* Attention. With dropout p > 0 in training, probs_drop (b,h,tq,tk) holds
    * probs * keep / (1-p), keep drawn from `rng`; otherwise probs_drop is NULL.
    * scratch needs attention_scratch(s, threads) floats. */

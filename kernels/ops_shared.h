@@ -228,15 +228,6 @@ static inline OPS_HD ops_acc_t ops_row_mul_sum(float *a, const float *b, int n, 
   return s;
 }
 
-/* Sum of the products a b, formed in ops_acc_t. */
-static inline OPS_HD ops_acc_t ops_row_dot(const float *a, const float *b, int n, int first,
-                                           int step) {
-  ops_acc_t s = 0;
-  for (int j = first; j < n; j += step)
-    s += (ops_acc_t)a[j] * b[j];
-  return s;
-}
-
 /* ---- softmax and log-sum-exp ----
  * softmax(x) = exp(x - max) / sum exp(x - max): subtracting the row's
  * maximum keeps expf finite. A row of all -inf has no finite maximum and
@@ -264,14 +255,6 @@ static inline OPS_HD void ops_row_scale(float *y, int n, int first, int step, fl
 static inline OPS_HD void ops_softmax_row(const float *x, float *y, int n) {
   float m = ops_row_max(x, n, 0, 1);
   ops_row_scale(y, n, 0, 1, (float)(1.0 / ops_softmax_exp(x, y, n, 0, 1, m)));
-}
-
-/* Softmax backward over the share: dx += y (dy - dot), dot = sum(dy y). */
-static inline OPS_HD void ops_softmax_bwd_apply(const float *y, const float *dy, float *dx, int n,
-                                                int first, int step, ops_acc_t dot) {
-  const float d = (float)dot;
-  for (int j = first; j < n; j += step)
-    dx[j] += y[j] * (dy[j] - d);
 }
 
 /* Attention's dS = Pd dPd - P rowsum(Pd dPd) (kernels/cpu/attention.c),

@@ -54,9 +54,6 @@ void cpu_layernorm_bwd(const struct ops_ctx *ctx, int rows, int d, const float *
 void cpu_act_fwd(const struct ops_ctx *ctx, enum act_kind kind, size_t n, const float *x, float *y);
 void cpu_act_bwd(const struct ops_ctx *ctx, enum act_kind kind, size_t n, const float *x,
                  const float *dy, float *dx);
-void cpu_softmax_fwd(const struct ops_ctx *ctx, int rows, int cols, const float *x, float *y);
-void cpu_softmax_bwd(const struct ops_ctx *ctx, int rows, int cols, const float *y, const float *dy,
-                     float *dx);
 size_t cpu_attention_scratch(const struct attn_shape *s, int threads);
 void cpu_attention_fwd(const struct ops_ctx *ctx, const struct attn_shape *s, const float *q,
                        const float *k, const float *v, float p, struct rng_stream rng, float *probs,

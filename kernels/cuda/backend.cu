@@ -166,8 +166,6 @@ static struct ops_backend make_table(void) {
   t.layernorm_bwd = cuda_layernorm_bwd;
   t.act_fwd = cuda_act_fwd;
   t.act_bwd = cuda_act_bwd;
-  t.softmax_fwd = cuda_softmax_fwd;
-  t.softmax_bwd = cuda_softmax_bwd;
   t.attention_scratch = cuda_attention_scratch;
   t.attention_fwd = cuda_attention_fwd;
   t.attention_bwd = cuda_attention_bwd;

@@ -19,6 +19,11 @@ int err_everywhere(struct ct_err *e) {
   return e->code;
 }
 
+_Noreturn void ct_out_of_memory(const char *what, size_t bytes) {
+  fprintf(stderr, "ctrain: out of memory: %zu bytes for %s\n", bytes, what);
+  exit(CT_ERR_RUNTIME);
+}
+
 _Noreturn void ct_panic(const char *file, int line, const char *what) {
   fprintf(stderr, "ctrain: internal error at %s:%d: %s\n", file, line, what);
   abort();

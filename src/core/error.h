@@ -4,6 +4,8 @@
 #ifndef CTRAIN_ERROR_H
 #define CTRAIN_ERROR_H
 
+#include <stddef.h>
+
 enum { CT_OK = 0, CT_ERR_RUNTIME = 1, CT_ERR_USAGE = 2 };
 
 struct ct_err {
@@ -28,5 +30,10 @@ int err_everywhere(struct ct_err *e);
   } while (0)
 
 _Noreturn void ct_panic(const char *file, int line, const char *what);
+
+/* For the few allocations made where no error can be returned (the graph's
+ * tables while layer calls build a model): says what could not be had,
+ * and exits with CT_ERR_RUNTIME, not as an internal error. */
+_Noreturn void ct_out_of_memory(const char *what, size_t bytes);
 
 #endif

@@ -22,9 +22,12 @@ size_t dtype_size(enum dtype dt) {
   return 0;
 }
 
-static void *xrealloc(void *p, size_t bytes) {
+/* The tables grow while layer calls, which return tensor ids and not
+ * errors, build a model; they are kilobytes (graph_plan reports the
+ * planned memory, which can be large, as an error). */
+static void *grow(void *p, size_t bytes, const char *what) {
   void *q = realloc(p, bytes);
-  CT_CHECK(q != NULL);
+  if (!q) ct_out_of_memory(what, bytes);
   return q;
 }
 
@@ -87,12 +90,14 @@ int graph_tensor(struct graph *g, const char *name, enum dtype dt, enum tensor_k
   CT_CHECK(ndim >= 0 && ndim <= GRAPH_MAX_DIMS);
   if (g->ntensors == g->tensors_cap) {
     g->tensors_cap = g->tensors_cap ? 2 * g->tensors_cap : 64;
-    g->tensors = xrealloc(g->tensors, g->tensors_cap * sizeof *g->tensors);
+    g->tensors = grow(g->tensors, g->tensors_cap * sizeof *g->tensors, "the graph's tensor table");
   }
   struct tensor *t = &g->tensors[g->ntensors];
   memset(t, 0, sizeof *t);
   if (name) {
-    CT_CHECK(strlen(name) < GRAPH_NAME_LEN);
+    /* state_dict names: a second layer under a taken name would overwrite
+     * the first one's dataset in every checkpoint */
+    CT_CHECK(strlen(name) < GRAPH_NAME_LEN && graph_find(g, name) < 0);
     strcpy(t->name, name);
   }
   t->dtype = dt;
@@ -122,7 +127,7 @@ int graph_view(struct graph *g, int of, int ndim, const int *shape) {
 int graph_node(struct graph *g, const struct node *n) {
   if (g->nnodes == g->nodes_cap) {
     g->nodes_cap = g->nodes_cap ? 2 * g->nodes_cap : 64;
-    g->nodes = xrealloc(g->nodes, g->nodes_cap * sizeof *g->nodes);
+    g->nodes = grow(g->nodes, g->nodes_cap * sizeof *g->nodes, "the graph's node table");
   }
   int needs = 0;
   for (int i = 0; i < n->nin; i++)
@@ -336,9 +341,6 @@ void graph_node_forward(struct graph *g, int idx) {
   case OP_ACT:
     o->act_fwd(c, n->p.act.kind, T(n->out).numel, F(n->in[0]), y);
     break;
-  case OP_SOFTMAX:
-    o->softmax_fwd(c, n->p.red.rows, n->p.red.cols, F(n->in[0]), y);
-    break;
   case OP_ATTENTION: {
     float p = g->training ? n->dropout : 0.0f;
     o->attention_fwd(c, &n->p.attn, F(n->in[0]), F(n->in[1]), F(n->in[2]), p, node_rng(g, idx),
@@ -422,9 +424,6 @@ void graph_node_backward(struct graph *g, int idx) {
     break;
   case OP_ACT:
     if (DIN(n, 0)) o->act_bwd(c, n->p.act.kind, T(n->out).numel, F(n->in[0]), dy, DIN(n, 0));
-    break;
-  case OP_SOFTMAX:
-    if (DIN(n, 0)) o->softmax_bwd(c, n->p.red.rows, n->p.red.cols, F(n->out), dy, DIN(n, 0));
     break;
   case OP_ATTENTION:
     o->attention_bwd(c, &n->p.attn, dy, F(n->in[0]), F(n->in[1]), F(n->in[2]), F(n->saved[0]),
@@ -548,8 +547,6 @@ const char *graph_op_name(enum node_op op) {
     return "layernorm";
   case OP_ACT:
     return "act";
-  case OP_SOFTMAX:
-    return "softmax";
   case OP_ATTENTION:
     return "attention";
   case OP_EMBEDDING:

@@ -66,7 +66,6 @@ enum node_op {
   OP_LINEAR_ACT,
   OP_LAYERNORM,
   OP_ACT,
-  OP_SOFTMAX,
   OP_ATTENTION,
   OP_EMBEDDING,
   OP_POSENC,
@@ -220,6 +219,7 @@ void graph_node_backward(struct graph *g, int idx);
 /* "conv2d", "linear_act", ...: the op's name in profiles. */
 const char *graph_op_name(enum node_op op);
 
+/* The id of the tensor called `name` (its state_dict name), or -1. */
 int graph_find(const struct graph *g, const char *name);
 static inline float *tensor_f32(const struct graph *g, int id) {
   return (float *)g->tensors[id].data;

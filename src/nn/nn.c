@@ -244,18 +244,6 @@ int nn_act(struct graph *g, int x, enum act_kind kind) {
   return n.out;
 }
 
-int nn_softmax(struct graph *g, int x) {
-  const struct tensor *t = shape_of(g, x);
-  int cols = t->shape[t->ndim - 1], rows = (int)(t->numel / (size_t)cols);
-  struct node n = node_new(OP_SOFTMAX, act_like(g, x));
-  n.nin = 1;
-  n.in[0] = x;
-  n.p.red.rows = rows;
-  n.p.red.cols = cols;
-  graph_node(g, &n);
-  return n.out;
-}
-
 int nn_sdpa(struct graph *g, int q, int k, int v, int heads, enum mask_kind mask, int mask_tensor,
             float scale, float dropout) {
   const struct tensor *tq = shape_of(g, q), *tk = shape_of(g, k), *tv = shape_of(g, v);

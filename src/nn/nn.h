@@ -36,8 +36,6 @@ int nn_linear_act(struct graph *g, const char *name, int x, int out, enum act_ki
 /* LayerNorm over the last axis; `name.weight`, `name.bias`. */
 int nn_layernorm(struct graph *g, const char *name, int x);
 int nn_act(struct graph *g, int x, enum act_kind kind);
-/* Softmax over the last axis. */
-int nn_softmax(struct graph *g, int x);
 /* q (B,Tq,D), k and v (B,Tk,D) -> (B,Tq,D); heads split D contiguously.
  * mask_tensor is a (Tq,Tk) TK_CONST tensor for MASK_GIVEN, else -1. */
 int nn_sdpa(struct graph *g, int q, int k, int v, int heads, enum mask_kind mask, int mask_tensor,
