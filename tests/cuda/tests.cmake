@@ -25,14 +25,16 @@ set_tests_properties(cuda/test_emu_warp-mask PROPERTIES PASS_REGULAR_EXPRESSION
 set_tests_properties(cuda/test_emu cuda/test_emu_oob cuda/test_emu_divergent cuda/test_emu_exited
   cuda/test_emu_warp-mask PROPERTIES LABELS cuda-emu TIMEOUT 120 ENVIRONMENT "${cuda_emu_env}")
 
-# Every op of the CUDA backend against the CPU backend (tolerances in the
-# source).
-add_executable(test_cuda_ops ${CMAKE_CURRENT_LIST_DIR}/test_cuda_ops.c)
-target_include_directories(test_cuda_ops PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(test_cuda_ops PRIVATE ${cuda_emu_whole} ctrain_core)
-add_test(NAME cuda/test_cuda_ops COMMAND test_cuda_ops)
-set_tests_properties(cuda/test_cuda_ops PROPERTIES LABELS cuda-emu TIMEOUT 300
-  ENVIRONMENT "${cuda_emu_env}")
+# Every op of the CUDA backend against the CPU backend, in two tests sharing
+# one harness (tolerances in ops_compare.h).
+foreach(t test_cuda_ops test_cuda_elementwise)
+  add_executable(${t} ${CMAKE_CURRENT_LIST_DIR}/${t}.c ${CMAKE_CURRENT_LIST_DIR}/ops_compare.c)
+  target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_link_libraries(${t} PRIVATE ${cuda_emu_whole} ctrain_core)
+  add_test(NAME cuda/${t} COMMAND ${t})
+  set_tests_properties(cuda/${t} PROPERTIES LABELS cuda-emu TIMEOUT 300
+    ENVIRONMENT "${cuda_emu_env}")
+endforeach()
 
 # One whole attn_cnn training step, emulated CUDA against CPU.
 add_executable(test_cuda_step ${CMAKE_CURRENT_LIST_DIR}/test_cuda_step.c)

@@ -2,7 +2,7 @@
 # op_coverage.sh — every op of kernels/ops.h is tested on both backends: a
 # gradient check calls it (`->op(` in tests/grad/test_grad_*.c) and the
 # emulator case runs its CUDA implementation (`GPU->op(` in
-# tests/cuda/test_cuda_ops.c). The op names are struct ops_backend's
+# tests/cuda/test_cuda_*.c). The op names are struct ops_backend's
 # members as tests/grad/tests.cmake parses them from ops.h (op_table checks
 # that parse against the struct's size).
 # Usage: op_coverage.sh <source dir> <op>...
@@ -38,8 +38,8 @@ for op in "$@"; do
     echo "FAIL: $op has no gradient check (no ->$op( in tests/grad/test_grad_*.c)"
     bad=1
   fi
-  if ! grep -q -e "GPU->$op(" "$src"/tests/cuda/test_cuda_ops.c; then
-    echo "FAIL: $op has no emulator case (no GPU->$op( in tests/cuda/test_cuda_ops.c)"
+  if ! grep -q -e "GPU->$op(" "$src"/tests/cuda/test_cuda_*.c; then
+    echo "FAIL: $op has no emulator case (no GPU->$op( in tests/cuda/test_cuda_*.c)"
     bad=1
   fi
 done
