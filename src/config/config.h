@@ -127,9 +127,10 @@ int config_validate(const struct config *c, struct ct_err *e);
  * returns the length of the full text, writes at most len-1 bytes plus a NUL. */
 int config_write(const struct config *c, char *buf, size_t len);
 
-/* "section.key" of the first key whose values differ, or NULL if all keys are equal
- * (c->source is not compared). */
-const char *config_diff(const struct config *a, const struct config *b);
+/* The number of keys whose values differ between a and b (c->source is
+ * not compared); their "section.key" names, comma-separated in table
+ * order, in keys (len bytes, truncated; keys may be NULL). */
+int config_diff(const struct config *a, const struct config *b, char *keys, size_t len);
 
 /* Help listing: every section.key with its type, default and help text. */
 void config_print_keys(FILE *f);

@@ -16,7 +16,10 @@ static const void *field_of(const struct config *c, const struct key_spec *s) {
   return (const char *)c + s->offset;
 }
 
-const char *config_diff(const struct config *a, const struct config *b) {
+int config_diff(const struct config *a, const struct config *b, char *keys, size_t len) {
+  int n = 0;
+  size_t at = 0;
+  if (keys && len) keys[0] = '\0';
   for (size_t i = 0; i < config_nkeys; i++) {
     const struct key_spec *s = &config_keys[i];
     const void *x = field_of(a, s), *y = field_of(b, s);
@@ -33,9 +36,14 @@ const char *config_diff(const struct config *a, const struct config *b) {
       same = memcmp(x, y, s->size) == 0;
       break;
     }
-    if (!same) return s->name;
+    if (same) continue;
+    if (keys && at < len) {
+      int w = snprintf(keys + at, len - at, "%s%s", n ? ", " : "", s->name);
+      at += w > 0 ? (size_t)w : 0;
+    }
+    n++;
   }
-  return NULL;
+  return n;
 }
 
 /* snprintf-style appender: counts the full length even once the buffer is full. */

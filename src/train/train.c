@@ -205,6 +205,24 @@ static int trainer_task_open(struct trainer *t, int batch, struct model_spec *sp
   return image_task_open(&t->task, t->cfg, t->comm, t->ops, batch, &t->s, spec, e);
 }
 
+/* Rank 0, resuming from `path`: one line naming the settings that differ
+ * from those it was saved under (another train.lr or train.epochs is the
+ * user's choice; another train.seed is refused at the first epoch). */
+static void log_changed_settings(const struct config *cfg, const char *path) {
+  struct session_ckpt *k = NULL;
+  struct ct_err e = {0};
+  char keys[1024];
+  if (session_ckpt_read(path, &k, &e)) {
+    log_info("resuming: %s", e.msg);
+    return;
+  }
+  int n = config_diff(&k->cfg, cfg, keys, sizeof keys);
+  if (n)
+    log_info("resuming with %d setting%s changed since the checkpoint: %s", n, n > 1 ? "s" : "",
+             keys);
+  free(k);
+}
+
 /* Rank 0 resumes; every rank then takes its parameters, buffers, optimizer
  * state, position and the saved data order (checked at the first epoch). */
 static int trainer_resume(struct trainer *t, struct ct_err *e) {
@@ -224,6 +242,7 @@ static int trainer_resume(struct trainer *t, struct ct_err *e) {
       state[2] = r->path[0] != '\0';
       memcpy(t->resume_rng, r->rng, sizeof t->resume_rng);
       snprintf(t->resume_path, sizeof t->resume_path, "%s", r->path);
+      if (r->path[0]) log_changed_settings(cfg, r->path);
     }
     free(r);
   }

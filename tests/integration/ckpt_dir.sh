@@ -2,7 +2,8 @@
 # The checkpoints/ directory never loses work:
 # - run.resume = none into a directory holding checkpoints moves them (bytes
 #   unchanged, with `latest`) to checkpoints/previous_N/, which rotation and
-#   resume=auto never touch;
+#   resume=auto never touch; resuming names the settings changed since the
+#   checkpoint was saved;
 # - resuming with another train.seed is refused (exit 2, naming train.seed),
 #   since /rng/state says the checkpoint's data order was another one;
 # - a `latest` that cannot be written fails with one line naming it, exit 1,
@@ -43,6 +44,10 @@ train --set run.dir="$tmp/run" --set train.max_steps=6 --set run.resume=auto >"$
   fail "resume=auto after set-aside: $(cat "$tmp/auto.out")"
 grep -q "resumed from $ck/step_00000004.h5 at step 4" "$tmp/auto.out" ||
   fail "resume=auto did not take the top-level checkpoint: $(cat "$tmp/auto.out")"
+changed=$(grep "resuming with 2 settings changed since the checkpoint: " "$tmp/auto.out") ||
+  fail "resume=auto did not name the changed settings: $(cat "$tmp/auto.out")"
+case "$changed" in *run.resume*train.max_steps* | *train.max_steps*run.resume*) ;;
+*) fail "changed settings: want run.resume and train.max_steps: $changed" ;; esac
 echo "ok: run.resume = none set earlier checkpoints aside, intact"
 
 sums "$ck" >"$tmp/before"

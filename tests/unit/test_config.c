@@ -59,7 +59,7 @@ static void expect_set_error(const char *assignment, const char *frag1, const ch
   TU_CHECK(contains(e.msg, "--set"));
   TU_CHECK(contains(e.msg, frag1));
   if (frag2) TU_CHECK(contains(e.msg, frag2));
-  TU_CHECK(config_diff(&c, &before) == NULL);
+  TU_CHECK(config_diff(&c, &before, NULL, 0) == 0);
 }
 
 static void test_defaults(void) {
@@ -227,7 +227,7 @@ static void test_file_errors(void) {
   before = c;
   const char *path = write_file("partial.ini", "[train]\nepochs = 7\nlr = oops\n");
   TU_CHECK(config_load_file(&c, path, &e) == CT_ERR_USAGE);
-  TU_CHECK(config_diff(&c, &before) == NULL && strcmp(c.source, "") == 0);
+  TU_CHECK(config_diff(&c, &before, NULL, 0) == 0 && strcmp(c.source, "") == 0);
 }
 
 static void test_set(void) {
@@ -315,9 +315,10 @@ static void round_trip(const struct config *c, const char *name) {
   config_defaults(&back);
   TU_CHECK(config_load_file(&back, write_file(name, text), &e) == CT_OK);
   if (e.code) fprintf(stderr, "  %s\n", e.msg);
-  const char *diff = config_diff(c, &back);
-  TU_CHECK(diff == NULL);
-  if (diff) fprintf(stderr, "  round trip changed %s; text:\n%s", diff, text);
+  char diff[512];
+  int changed = config_diff(c, &back, diff, sizeof diff);
+  TU_CHECK(changed == 0);
+  if (changed) fprintf(stderr, "  round trip changed %s; text:\n%s", diff, text);
 
   /* a short buffer gets a NUL-terminated prefix and the same length */
   char small[10];
@@ -376,7 +377,12 @@ static void test_round_trip(void) {
 
   struct config other = c;
   other.train.grad_clip = 1;
-  TU_CHECK(config_diff(&c, &other) && strcmp(config_diff(&c, &other), "train.grad_clip") == 0);
+  char keys[64];
+  TU_CHECK(config_diff(&c, &other, keys, sizeof keys) == 1 && strcmp(keys, "train.grad_clip") == 0);
+  other.train.epochs = c.train.epochs + 1;
+  TU_CHECK(config_diff(&c, &other, keys, sizeof keys) == 2 && contains(keys, "train.grad_clip") &&
+           contains(keys, "train.epochs") && contains(keys, ", "));
+  TU_CHECK(config_diff(&c, &other, keys, 8) == 2 && strlen(keys) == 7); /* truncated, counted */
 }
 
 static void expect_invalid(const char *assignment, const char *frag) {
