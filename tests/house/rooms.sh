@@ -38,8 +38,7 @@ out=$(
   only_includes src/graph "core graph kernels"
   only_includes src/nn "core graph kernels nn"
   only_includes src/models "core graph kernels nn models"
-  only_in MPI '#[[:space:]]*include[[:space:]]*<mpi\.h>|\bMPI_[A-Z][a-z_]*\(' code comm/ \
-    kernels/cuda/emu/nccl_emu.
+  only_in MPI '#[[:space:]]*include[[:space:]]*<mpi\.h>|\bMPI_[A-Z][a-z_]*\(' code comm/
   only_in NCCL '#[[:space:]]*include[[:space:]]*<nccl\.h>' raw comm/ kernels/cuda/emu/
   only_in HDF5 '#[[:space:]]*include[[:space:]]*<hdf5\.h>' raw src/h5/
   # the room's users: data, checkpoints, the viz verbs

@@ -1,28 +1,85 @@
-/* nccl_emu.cpp — NCCL over MPI on emulated device memory (nccl_emu.h). */
+/* nccl_emu.cpp — NCCL over POSIX shared memory on emulated device memory
+ * (nccl_emu.h): the segment layout, its barrier, the rendezvous, the
+ * collectives. */
 #include "kernels/cuda/emu/nccl_emu.h"
 
-#include <mpi.h>
-#include <time.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <climits>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 
 namespace emu {
+namespace {
+
+constexpr uint32_t MAGIC = 0x4e43434cu; /* set last by the segment's creator */
+constexpr int MAX_RANKS = 64;
+#ifndef NCCL_EMU_CHUNK
+#define NCCL_EMU_CHUNK (256 << 10)
+#endif
+constexpr size_t CHUNK = NCCL_EMU_CHUNK; /* bytes of each rank's staging area */
+constexpr char PREFIX[] = "/ctrain-nccl-";
+
+struct slot {
+  std::atomic<int> arrived; /* set after the rest */
+  int ppid, call;           /* call: which ncclCommInitRank of its process */
+};
+static_assert(std::atomic<int>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
+              "atomics in shared memory work across processes only when lock-free");
+
+struct header {
+  std::atomic<uint32_t> magic;
+  int nranks;
+  char id[NCCL_UNIQUE_ID_BYTES];
+  std::atomic<int> attached;
+  std::atomic<int> failed; /* the ncclResult_t that stopped the comm; -1 while `why` is written */
+  char why[256];
+  std::atomic<uint32_t> count, generation; /* the barrier */
+  slot slots[MAX_RANKS];
+};
+
+constexpr size_t HEAD = (sizeof(header) + 63) / 64 * 64; /* the staging areas follow */
+
+double now() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+/* Seconds any wait may take: CTRAIN_NCCL_EMU_TIMEOUT, 300 by default. */
+double timeout_s() {
+  const char *s = std::getenv("CTRAIN_NCCL_EMU_TIMEOUT");
+  double t = s ? std::strtod(s, nullptr) : 0;
+  return t > 0 ? t : 300;
+}
+
+void pause_briefly(long iter) {
+  if (iter >= 100) std::this_thread::sleep_for(std::chrono::microseconds(iter < 2000 ? 1 : 100));
+}
+
+} // namespace
 
 struct nccl_comm {
-  MPI_Comm mpi;
   int rank, nranks;
+  char name[NCCL_UNIQUE_ID_BYTES];
+  header *h;
+  char *data; /* nranks staging areas of CHUNK bytes */
+  size_t bytes;
   char last_error[512];
 };
 
 namespace {
 
-ncclResult_t comm_fail(ncclComm_t comm, ncclResult_t rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-ncclResult_t comm_fail(ncclComm_t comm, ncclResult_t rc, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) ncclResult_t comm_fail(ncclComm_t comm, ncclResult_t rc,
+                                                             const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   std::vsnprintf(comm->last_error, sizeof comm->last_error, fmt, ap);
@@ -30,78 +87,206 @@ ncclResult_t comm_fail(ncclComm_t comm, ncclResult_t rc, const char *fmt, ...) {
   return rc;
 }
 
-ncclResult_t mpi_fail(ncclComm_t comm, int mpi_rc, const char *call) {
-  char msg[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  if (MPI_Error_string(mpi_rc, msg, &len) != MPI_SUCCESS) std::snprintf(msg, sizeof msg, "?");
-  return comm_fail(comm, ncclSystemError, "%s: %s", call, msg);
+/* Stops the comm on every rank: the first failure is the one reported. */
+ncclResult_t comm_stop(header *h, int rank, ncclResult_t rc, const char *what) {
+  int none = 0;
+  if (h->failed.compare_exchange_strong(none, -1)) {
+    std::snprintf(h->why, sizeof h->why, "rank %d: %s", rank, what);
+    h->failed.store(rc, std::memory_order_release);
+  }
+  return rc;
 }
 
-#define SHIM_MPI(comm, call)                                                                       \
-  do {                                                                                             \
-    int rc_ = (call);                                                                              \
-    if (rc_ != MPI_SUCCESS) return mpi_fail((comm), rc_, #call);                                   \
-  } while (0)
+/* Polls done() until it holds, another rank stops the comm, or the timeout
+ * passes (then it stops the comm with `late`). */
+template <class F>
+ncclResult_t wait(ncclComm_t c, const char *what, F done, ncclResult_t late = ncclRemoteError) {
+  double start = now(), limit = timeout_s();
+  for (long iter = 0;; iter++) {
+    if (done()) return ncclSuccess;
+    if (int rc = c->h->failed.load(std::memory_order_acquire); rc > 0)
+      return comm_fail(c, static_cast<ncclResult_t>(rc), "%s stopped: %s", what, c->h->why);
+    pause_briefly(iter);
+    if (iter % 256) continue;
+    if (now() - start > limit) {
+      comm_fail(c, late, "%s: no progress for %.0f s (CTRAIN_NCCL_EMU_TIMEOUT)", what, limit);
+      return comm_stop(c->h, c->rank, late, c->last_error);
+    }
+  }
+}
 
-/* The in-place sum over ranks of `count` elements of `type`, at most
- * INT_MAX per MPI call. */
-ncclResult_t sum(ncclComm_t comm, void *buf, size_t count, MPI_Datatype type, size_t elem) {
-  char *p = static_cast<char *>(buf);
-  for (size_t off = 0; off < count; off += INT_MAX) {
-    int n = static_cast<int>(count - off < static_cast<size_t>(INT_MAX) ? count - off : INT_MAX);
-    SHIM_MPI(comm, MPI_Allreduce(MPI_IN_PLACE, p + off * elem, n, type, MPI_SUM, comm->mpi));
+/* Sense by generation: the last rank to arrive opens the next one. */
+ncclResult_t barrier(ncclComm_t c, const char *what) {
+  header *h = c->h;
+  uint32_t gen = h->generation.load(std::memory_order_acquire);
+  if (h->count.fetch_add(1, std::memory_order_acq_rel) + 1 == static_cast<uint32_t>(c->nranks)) {
+    h->count.store(0, std::memory_order_relaxed);
+    h->generation.fetch_add(1, std::memory_order_acq_rel);
+    return ncclSuccess;
+  }
+  return wait(c, what, [&] { return h->generation.load(std::memory_order_acquire) != gen; });
+}
+
+/* Another comm's segment where a sibling (a process of the same parent, so
+ * the same launch, at the same ncclCommInitRank call) waits as a rank this
+ * comm lacks, and this rank's place is free: the ranks were given different
+ * ids. Both comms are stopped. */
+bool sibling_disagrees(ncclComm_t c) {
+  DIR *dir = opendir("/dev/shm");
+  if (!dir) return false;
+  bool found = false;
+  int ppid = getppid();
+  while (dirent *ent = readdir(dir)) {
+    if (std::strncmp(ent->d_name, PREFIX + 1, sizeof PREFIX - 2) ||
+        !std::strcmp(ent->d_name, c->name + 1))
+      continue;
+    char name[sizeof ent->d_name + 1] = "/";
+    std::memcpy(name + 1, ent->d_name, sizeof ent->d_name);
+    int fd = shm_open(name, O_RDWR, 0);
+    struct stat st;
+    if (fd < 0) continue;
+    void *p = fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(header))
+                  ? mmap(nullptr, sizeof(header), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                  : MAP_FAILED;
+    close(fd);
+    if (p == MAP_FAILED) continue;
+    header *o = static_cast<header *>(p);
+    if (o->magic.load(std::memory_order_acquire) == MAGIC && o->nranks == c->nranks &&
+        !o->slots[c->rank].arrived.load())
+      for (int r = 0; r < c->nranks && !found; r++)
+        found = o->slots[r].arrived.load(std::memory_order_acquire) && o->slots[r].ppid == ppid &&
+                o->slots[r].call == c->h->slots[c->rank].call && !c->h->slots[r].arrived.load();
+    if (found)
+      comm_stop(o, c->rank, ncclInvalidUsage, "ranks of one launch hold different unique ids");
+    munmap(p, sizeof(header));
+    if (found) break;
+  }
+  closedir(dir);
+  return found;
+}
+
+/* Creates c->name or opens it, sizes it (every rank: a larger size for
+ * more ranks stays, and is caught) and maps it; its creator sets it up. */
+ncclResult_t open_segment(ncclComm_t c, const ncclUniqueId &id) {
+  c->bytes = HEAD + static_cast<size_t>(c->nranks) * CHUNK;
+  bool created = false;
+  int fd = -1;
+  for (double start = now(); fd < 0; pause_briefly(1000)) {
+    if (now() - start > timeout_s())
+      return comm_fail(c, ncclInvalidUsage, "segment %s never became ready", c->name);
+    created = (fd = shm_open(c->name, O_RDWR | O_CREAT | O_EXCL, 0600)) >= 0;
+    if (fd < 0 && errno == EEXIST) fd = shm_open(c->name, O_RDWR, 0);
+    if (fd < 0 && errno != ENOENT) /* ENOENT: unlinked in between */
+      return comm_fail(c, ncclSystemError, "shm_open %s: %s", c->name, strerror(errno));
+  }
+  struct stat st;
+  int err = posix_fallocate(fd, 0, static_cast<off_t>(c->bytes));
+  if (!err && fstat(fd, &st)) err = errno;
+  void *p = err ? MAP_FAILED : mmap(nullptr, c->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED && !err) err = errno;
+  close(fd);
+  if (err) {
+    if (created) shm_unlink(c->name);
+    return comm_fail(c, ncclSystemError, "segment %s (%zu bytes): %s", c->name, c->bytes,
+                     strerror(err));
+  }
+  c->h = static_cast<header *>(p);
+  c->data = static_cast<char *>(p) + HEAD;
+  if (static_cast<size_t>(st.st_size) != c->bytes)
+    return comm_fail(c, ncclInvalidUsage, "segment %s is for more ranks than %d", c->name,
+                     c->nranks);
+  if (created) {
+    c->h->nranks = c->nranks;
+    std::memcpy(c->h->id, id.internal, sizeof id.internal);
+    c->h->magic.store(MAGIC, std::memory_order_release);
   }
   return ncclSuccess;
 }
 
-template <class T> void scale(void *buf, size_t count, T factor) {
-  T *p = static_cast<T *>(buf);
-  for (size_t i = 0; i < count; i++)
-    p[i] *= factor;
+/* Takes this rank's place in the segment and waits for every rank. */
+ncclResult_t join(ncclComm_t c, const ncclUniqueId &id) {
+  static std::atomic<int> calls{0};
+  header *h = c->h;
+  auto set_up = [&] { return h->magic.load(std::memory_order_acquire) == MAGIC; };
+  if (ncclResult_t rc = wait(c, "ncclCommInitRank (segment set-up)", set_up, ncclInvalidUsage))
+    return rc;
+  if (h->nranks != c->nranks || std::memcmp(h->id, id.internal, sizeof id.internal))
+    return comm_fail(c, ncclInvalidUsage, "segment %s belongs to another id or size", c->name);
+  slot &s = h->slots[c->rank];
+  s.ppid = getppid();
+  s.call = calls.fetch_add(1);
+  int none = 0;
+  if (!s.arrived.compare_exchange_strong(none, 1, std::memory_order_acq_rel))
+    return comm_fail(c, ncclInvalidUsage, "rank %d joined twice", c->rank);
+  if (h->attached.fetch_add(1) + 1 == c->nranks) shm_unlink(c->name); /* all are in */
+  double next = now() + 0.2;
+  auto all_in = [&] {
+    if (h->attached.load(std::memory_order_acquire) == c->nranks) return true;
+    if (now() < next) return false;
+    next = now() + 0.2;
+    if (sibling_disagrees(c))
+      comm_stop(h, c->rank, ncclInvalidUsage, "ranks of one launch hold different unique ids");
+    return false;
+  };
+  return wait(c, "ncclCommInitRank (waiting for every rank; do all hold the same unique id?)",
+              all_in, ncclInvalidUsage);
+}
+
+template <class T>
+ncclResult_t all_reduce(ncclComm_t c, const T *send, T *recv, size_t count, bool avg) {
+  const size_t per = CHUNK / sizeof(T);
+  const T inv = static_cast<T>(1) / static_cast<T>(c->nranks); /* the MPI path's mean */
+  for (size_t off = 0; off < count; off += per) {
+    size_t n = count - off < per ? count - off : per;
+    std::memcpy(c->data + c->rank * CHUNK, send + off, n * sizeof(T));
+    if (ncclResult_t rc = barrier(c, "ncclAllReduce")) return rc;
+    for (size_t i = 0; i < n; i++) { /* ranks in order 0..n-1: the same bits everywhere */
+      T acc = reinterpret_cast<const T *>(c->data)[i];
+      for (int r = 1; r < c->nranks; r++)
+        acc += reinterpret_cast<const T *>(c->data + r * CHUNK)[i];
+      recv[off + i] = avg ? acc * inv : acc;
+    }
+    if (ncclResult_t rc = barrier(c, "ncclAllReduce")) return rc;
+  }
+  return ncclSuccess;
 }
 
 } // namespace
 
 ncclResult_t ncclGetUniqueId(ncclUniqueId *id) {
   if (!id) return ncclInvalidArgument;
-  /* Distinct per call and per process: the pid, the clock and the id's address. */
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  long words[4] = {static_cast<long>(getpid()), static_cast<long>(ts.tv_sec), ts.tv_nsec,
-                   reinterpret_cast<long>(id)};
+  /* The segment's name: the pid, a count of calls and the clock. */
+  static std::atomic<unsigned> calls{0};
   std::memset(id->internal, 0, sizeof id->internal);
-  std::memcpy(id->internal, words, sizeof words);
+  std::snprintf(
+      id->internal, sizeof id->internal, "%s%d-%u-%llx", PREFIX, static_cast<int>(getpid()),
+      calls.fetch_add(1),
+      static_cast<unsigned long long>(std::chrono::system_clock::now().time_since_epoch().count()));
   return ncclSuccess;
 }
 
 ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int rank) {
-  if (!comm || nranks < 1 || rank < 0 || rank >= nranks) return ncclInvalidArgument;
-  ncclComm_t c = new nccl_comm{MPI_COMM_NULL, rank, nranks, ""};
+  if (!comm || nranks < 1 || nranks > MAX_RANKS || rank < 0 || rank >= nranks)
+    return ncclInvalidArgument;
+  *comm = nullptr;
+  ncclComm_t c = new nccl_comm{rank, nranks, "", nullptr, nullptr, 0, ""};
   ncclResult_t rc = ncclSuccess;
-  int mpi_rc = MPI_Comm_split(MPI_COMM_WORLD, 0, rank, &c->mpi), size = 0, mismatch = 0, any = 0;
-  ncclUniqueId root = id;
-  if (mpi_rc != MPI_SUCCESS) {
-    rc = mpi_fail(c, mpi_rc, "MPI_Comm_split");
-  } else if ((mpi_rc = MPI_Comm_set_errhandler(c->mpi, MPI_ERRORS_RETURN)) != MPI_SUCCESS ||
-             (mpi_rc = MPI_Comm_size(c->mpi, &size)) != MPI_SUCCESS ||
-             (mpi_rc = MPI_Bcast(root.internal, NCCL_UNIQUE_ID_BYTES, MPI_BYTE, 0, c->mpi)) !=
-                 MPI_SUCCESS) {
-    rc = mpi_fail(c, mpi_rc, "MPI (communicator set-up)");
-  } else {
-    mismatch = size != nranks || std::memcmp(root.internal, id.internal, NCCL_UNIQUE_ID_BYTES);
-    /* Every rank learns whether any rank was given another id or size. */
-    mpi_rc = MPI_Allreduce(&mismatch, &any, 1, MPI_INT, MPI_LOR, c->mpi);
-    if (mpi_rc != MPI_SUCCESS)
-      rc = mpi_fail(c, mpi_rc, "MPI_Allreduce (unique id check)");
-    else if (any)
-      rc = comm_fail(c, ncclInvalidUsage,
-                     "ranks disagree on the unique id or the number of ranks (this rank: %d of "
-                     "%d, the MPI job has %d)",
-                     rank, nranks, size);
-  }
+  if (std::strncmp(id.internal, PREFIX, sizeof PREFIX - 1) ||
+      !std::memchr(id.internal, 0, sizeof id.internal))
+    rc = comm_fail(c, ncclInvalidUsage,
+                   "the unique id is not one of ncclGetUniqueId's (was it "
+                   "broadcast to every rank?)");
+  else
+    std::memcpy(c->name, id.internal, sizeof c->name), rc = open_segment(c, id);
+  if (rc == ncclSuccess) rc = join(c, id);
   if (rc != ncclSuccess) {
-    std::fprintf(stderr, "nccl emu: ncclCommInitRank: %s\n", c->last_error);
-    if (c->mpi != MPI_COMM_NULL) MPI_Comm_free(&c->mpi);
+    std::fprintf(stderr, "nccl emu: ncclCommInitRank (rank %d of %d): %s\n", rank, nranks,
+                 c->last_error);
+    if (c->h) {
+      comm_stop(c->h, rank, rc, c->last_error);
+      shm_unlink(c->name); /* the comm is dead: no rank may still join it */
+      munmap(c->h, c->bytes);
+    }
     delete c;
     return rc;
   }
@@ -111,9 +296,9 @@ ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
   if (!comm) return ncclInvalidArgument;
-  int rc = MPI_Comm_free(&comm->mpi);
+  int rc = munmap(comm->h, comm->bytes);
   delete comm;
-  return rc == MPI_SUCCESS ? ncclSuccess : ncclSystemError;
+  return rc == 0 ? ncclSuccess : ncclSystemError;
 }
 
 ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
@@ -127,17 +312,11 @@ ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
                      static_cast<int>(datatype));
   if (count && (!sendbuff || !recvbuff))
     return comm_fail(comm, ncclInvalidArgument, "NULL buffer for %zu elements", count);
-  size_t elem = datatype == ncclFloat ? sizeof(float) : sizeof(double);
-  if (count && sendbuff != recvbuff) std::memmove(recvbuff, sendbuff, count * elem);
-  ncclResult_t rc =
-      sum(comm, recvbuff, count, datatype == ncclFloat ? MPI_FLOAT : MPI_DOUBLE, elem);
-  if (rc != ncclSuccess || op != ncclAvg) return rc;
-  /* The mean as ctrain's MPI path forms it: the sum times 1/ranks. */
   if (datatype == ncclFloat)
-    scale(recvbuff, count, 1.0f / static_cast<float>(comm->nranks));
-  else
-    scale(recvbuff, count, 1.0 / comm->nranks);
-  return ncclSuccess;
+    return all_reduce(comm, static_cast<const float *>(sendbuff), static_cast<float *>(recvbuff),
+                      count, op == ncclAvg);
+  return all_reduce(comm, static_cast<const double *>(sendbuff), static_cast<double *>(recvbuff),
+                    count, op == ncclAvg);
 }
 
 ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
@@ -150,37 +329,29 @@ ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
     return comm_fail(comm, ncclInvalidArgument, "root %d of %d ranks", root, comm->nranks);
   if (count && (!recvbuff || (comm->rank == root && !sendbuff)))
     return comm_fail(comm, ncclInvalidArgument, "NULL buffer for %zu bytes", count);
-  if (count && comm->rank == root && sendbuff != recvbuff) std::memmove(recvbuff, sendbuff, count);
-  char *p = static_cast<char *>(recvbuff);
-  for (size_t off = 0; off < count; off += INT_MAX) { /* at most INT_MAX per MPI call */
-    int n = static_cast<int>(count - off < static_cast<size_t>(INT_MAX) ? count - off : INT_MAX);
-    SHIM_MPI(comm, MPI_Bcast(p + off, n, MPI_BYTE, root, comm->mpi));
+  char *buf = static_cast<char *>(recvbuff), *area = comm->data + root * CHUNK;
+  if (count && comm->rank == root && sendbuff != recvbuff) std::memmove(buf, sendbuff, count);
+  for (size_t off = 0; off < count; off += CHUNK) {
+    size_t n = count - off < CHUNK ? count - off : CHUNK;
+    if (comm->rank == root) std::memcpy(area, buf + off, n);
+    if (ncclResult_t rc = barrier(comm, "ncclBroadcast")) return rc;
+    if (comm->rank != root) std::memcpy(buf + off, area, n);
+    if (ncclResult_t rc = barrier(comm, "ncclBroadcast")) return rc;
   }
   return ncclSuccess;
 }
 
 const char *ncclGetErrorString(ncclResult_t result) {
-  switch (result) {
-  case ncclSuccess:
-    return "no error";
-  case ncclUnhandledCudaError:
-    return "unhandled cuda error (run with NCCL_DEBUG=INFO for details)";
-  case ncclSystemError:
-    return "unhandled system error (run with NCCL_DEBUG=INFO for details)";
-  case ncclInternalError:
-    return "internal error - please report this issue to the NCCL developers";
-  case ncclInvalidArgument:
-    return "invalid argument (run with NCCL_DEBUG=WARN for details)";
-  case ncclInvalidUsage:
-    return "invalid usage (run with NCCL_DEBUG=WARN for details)";
-  case ncclRemoteError:
-    return "remote process exited or there was a network error";
-  case ncclInProgress:
-    return "NCCL operation in progress";
-  case ncclNumResults:
-    break;
-  }
-  return "unknown result code";
+  static const char *const text[ncclNumResults] = {
+      "no error",
+      "unhandled cuda error (run with NCCL_DEBUG=INFO for details)",
+      "unhandled system error (run with NCCL_DEBUG=INFO for details)",
+      "internal error - please report this issue to the NCCL developers",
+      "invalid argument (run with NCCL_DEBUG=WARN for details)",
+      "invalid usage (run with NCCL_DEBUG=WARN for details)",
+      "remote process exited or there was a network error",
+      "NCCL operation in progress"};
+  return result >= 0 && result < ncclNumResults ? text[result] : "unknown result code";
 }
 
 const char *ncclGetLastError(ncclComm_t comm) { return comm ? comm->last_error : ""; }

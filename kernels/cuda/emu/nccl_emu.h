@@ -1,14 +1,25 @@
 /* nccl_emu.h — the NCCL calls ctrain makes (comm/nccl.cu), for the SIMT host
- * emulator, in place of nccl.h. Emulated device memory is host memory, so a
- * collective is an MPI collective on the buffers themselves; emulated
- * streams run work when it is issued, so a collective has finished when
- * the call returns, which is what the stream it is issued on would see.
+ * emulator, in place of nccl.h. Emulated device memory is host memory, and
+ * emulated streams run work when it is issued, so a collective has finished
+ * when the call returns, which is what the stream it is issued on would see.
  *
- * The communicator is MPI_COMM_WORLD split into one communicator ordered by
- * the NCCL rank: every process of the MPI job must call ncclCommInitRank
- * (ctrain's bootstrap does), and the unique id must be the same on all of
- * them (checked: a bootstrap that forgets to broadcast it fails on every
- * rank with ncclInvalidUsage). Types and enum values are nccl.h's. */
+ * As with real NCCL, the communicator is bootstrapped only from the unique
+ * id, which the caller hands to every rank (ctrain's bootstrap broadcasts it
+ * over comm/), and data moves over the shim's own transport: POSIX shared
+ * memory between the processes of one host. The id names a segment
+ * (shm_open); the first rank in creates it, every rank attaches, and it is
+ * unlinked once all have (nothing is left in /dev/shm). Each rank stages up
+ * to a fixed chunk in its own area of the segment, and a barrier on atomics
+ * in the segment separates writing from reading; larger buffers go chunk by
+ * chunk. Sums add the ranks in order 0..n-1 on every rank, so every rank
+ * gets the same bits; the mean is the sum times 1/ranks.
+ *
+ * Failures: ranks given different ids fail ncclCommInitRank with
+ * ncclInvalidUsage (found within a second among the processes of one launch,
+ * else at the timeout). No wait lasts for ever: after CTRAIN_NCCL_EMU_TIMEOUT
+ * seconds (300 by default) the waiting rank fails with ncclRemoteError and
+ * stops the comm, so the other ranks fail too, naming it. Ranks on other
+ * hosts are not emulated. Types and enum values are nccl.h's. */
 #ifndef CTRAIN_NCCL_EMU_H
 #define CTRAIN_NCCL_EMU_H
 
@@ -61,7 +72,8 @@ ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
 ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
                            ncclDataType_t datatype, int root, ncclComm_t comm, cudaStream_t stream);
 const char *ncclGetErrorString(ncclResult_t result);
-/* The last failure on `comm` in words (the MPI error, or what was invalid). */
+/* The last failure on `comm` in words (the system error, the rank that
+ * stopped the comm, or what was invalid). */
 const char *ncclGetLastError(ncclComm_t comm);
 } // namespace emu
 
