@@ -1,7 +1,7 @@
 /* nccl.h — collectives on the CUDA backend's device memory, through NCCL.
  * Built into the CUDA backend only (comm/nccl.cu: under nvcc with the real
- * NCCL; in the SIMT emulator with kernels/cuda/emu/nccl_emu.h, NCCL over MPI
- * on host memory); the trainer uses it under CTRAIN_HAVE_CUDA.
+ * NCCL; in the SIMT emulator with kernels/cuda/emu/nccl_emu.h, NCCL over
+ * shared memory on host memory); the trainer uses it under CTRAIN_HAVE_NCCL.
  *
  * Streams: the backend runs every op on one compute stream
  * (cuda_backend_stream of its table). The NCCL comm owns a second stream and issues

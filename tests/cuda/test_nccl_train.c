@@ -13,8 +13,8 @@
  *
  * Tolerances: those of the single-rank test_cuda_train, which
  * train_compare.h justifies: the runs differ only by the kernels' rounding.
- * The collectives add nothing: the emulated ncclAvg is the MPI sum of the
- * same two float32 values times 1/2, as the host path forms it, and sync
+ * The collectives add nothing: the emulated ncclAvg is the sum of the same
+ * two float32 values times 1/2, as the host path forms it, and sync
  * BN's sums are float64 on both backends, rounded once to float32. Compared:
  * the training loss of every step, the final checkpoints (parameters, Adam
  * moments, BatchNorm running statistics, num_batches_tracked and the step)
