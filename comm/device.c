@@ -39,8 +39,8 @@ int device_choose(const char *want, int tf32, const struct comm *c, const struct
   (void)tf32;
   if (cuda)
     return err_set(e, CT_ERR_USAGE,
-                   "device cuda: this build of ctrain has no CUDA backend (nvcc and NCCL were not "
-                   "found when it was configured)");
+                   "device cuda: this build of ctrain has no CUDA backend (nvcc was not found "
+                   "when it was configured)");
   *ops = ops_cpu();
   log_info("device: cpu (auto: built without CUDA)");
   return CT_OK;

@@ -1,27 +1,41 @@
 /* reducer.c — the run's traffic between ranks: NCCL on device memory or MPI
- * through a host copy, chosen once in reducer_init. */
+ * through a host copy, chosen once (reducer_choose, reducer_init). */
 #include "comm/reducer.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef CTRAIN_HAVE_CUDA
+#include "core/log.h"
+#ifdef CTRAIN_HAVE_NCCL
 #include "kernels/cuda/cuda_backend.h"
 #endif
 
-int reducer_on_device(const struct comm *c, const struct ops_backend *ops) {
-#ifdef CTRAIN_HAVE_CUDA
-  return c->size > 1 && strcmp(ops->name, "cuda") == 0;
+int reducer_choose(const char *collectives, const struct comm *c, const struct ops_backend *ops,
+                   int *on_device, struct ct_err *e) {
+  const int cuda = strcmp(ops->name, "cuda") == 0;
+  *on_device = 0;
+  if (strcmp(collectives, "mpi") == 0) return CT_OK;
+  if (strcmp(collectives, "nccl") == 0 && !cuda)
+    return err_set(e, CT_ERR_USAGE,
+                   "run.collectives = nccl needs run.device = cuda (this run computes on %s)",
+                   ops->name);
+#ifdef CTRAIN_HAVE_NCCL
+  *on_device = cuda && c->size > 1;
 #else
-  (void)c;
-  (void)ops;
-  return 0;
+  if (strcmp(collectives, "nccl") == 0)
+    return err_set(e, CT_ERR_USAGE,
+                   "run.collectives = nccl: this build of ctrain has no NCCL (set NCCL_ROOT when "
+                   "configuring it, or run.collectives = auto or mpi)");
+  if (cuda && c->size > 1)
+    log_info("collectives: this build has no NCCL, so the CUDA gradients go through host memory "
+             "over MPI");
 #endif
+  return CT_OK;
 }
 
 int reducer_init(struct reducer *r, const struct comm *c, const struct ops_backend *ops,
-                 int host_memory, float *grads, size_t len, int bucketed, size_t bucket_elems,
-                 struct ct_err *e) {
+                 int host_memory, int on_device, float *grads, size_t len, int bucketed,
+                 size_t bucket_elems, struct ct_err *e) {
   *r = (struct reducer){.c = c,
                         .ops = ops,
                         .host_memory = host_memory,
@@ -30,12 +44,14 @@ int reducer_init(struct reducer *r, const struct comm *c, const struct ops_backe
                         .bucketed = bucketed && c->size > 1};
   if (c->size == 1) return CT_OK;
   size_t bucket = r->bucketed ? bucket_elems : len;
-#ifdef CTRAIN_HAVE_CUDA
-  if (reducer_on_device(c, ops)) {
+#ifdef CTRAIN_HAVE_NCCL
+  if (on_device) {
     if (nccl_comm_create(&r->nccl, c, cuda_backend_stream(ops), e)) return e->code;
     nccl_buckets_init(&r->nccl_grads, r->nccl, grads, len, bucket);
     return CT_OK;
   }
+#else
+  (void)on_device; /* reducer_choose never sets it in a build without NCCL */
 #endif
   r->host = host_memory ? grads : malloc((len ? len : 1) * sizeof(float));
   if (!r->host)
@@ -46,11 +62,12 @@ int reducer_init(struct reducer *r, const struct comm *c, const struct ops_backe
 }
 
 void reducer_free(struct reducer *r) {
-#ifdef CTRAIN_HAVE_CUDA
+#ifdef CTRAIN_HAVE_NCCL
   nccl_comm_destroy(r->nccl); /* finishes its collectives on the gradients' memory */
 #endif
   comm_buckets_free(&r->mpi); /* unused (zero) on the NCCL path */
   if (r->host != r->grads) free(r->host);
+  free(r->bn_host);
   memset(r, 0, sizeof *r);
 }
 
@@ -62,7 +79,7 @@ static void pull(const struct reducer *r, size_t from, size_t to) {
 
 void reducer_ready(void *user, size_t prefix) {
   struct reducer *r = user;
-#ifdef CTRAIN_HAVE_CUDA
+#ifdef CTRAIN_HAVE_NCCL
   if (r->nccl) {
     nccl_buckets_ready(&r->nccl_grads, prefix);
     return;
@@ -75,7 +92,7 @@ void reducer_ready(void *user, size_t prefix) {
 
 int reducer_wait(struct reducer *r, struct ct_err *e) {
   if (r->c->size == 1) return CT_OK;
-#ifdef CTRAIN_HAVE_CUDA
+#ifdef CTRAIN_HAVE_NCCL
   if (r->nccl) return nccl_buckets_wait(&r->nccl_grads, e);
 #endif
   if (r->bucketed) {
@@ -92,7 +109,7 @@ int reducer_wait(struct reducer *r, struct ct_err *e) {
 int reducer_bcast(struct reducer *r, void *dev, size_t bytes, struct ct_err *e) {
   const struct comm *c = r->c;
   if (c->size == 1) return CT_OK;
-#ifdef CTRAIN_HAVE_CUDA
+#ifdef CTRAIN_HAVE_NCCL
   if (r->nccl) return nccl_bcast(r->nccl, dev, bytes, 0, e);
 #endif
   if (r->host_memory) return comm_bcast(c, dev, bytes, 0, e);
@@ -107,16 +124,32 @@ int reducer_bcast(struct reducer *r, void *dev, size_t bytes, struct ct_err *e) 
   return rc;
 }
 
-void reducer_sync_bn(struct reducer *r, void (**fn)(void *, double *, int), void **user) {
-#ifdef CTRAIN_HAVE_CUDA
+/* Sync BN's sums in device memory over MPI: through the host, in stream
+ * order (the copies finish before they return). */
+static void staged_sum_cb(void *user, double *buf, int n) {
+  struct reducer *r = user;
+  r->ops->download(r->ops, r->bn_host, buf, (size_t)n * sizeof(double));
+  comm_reduce_sum_cb((void *)r->c, r->bn_host, n);
+  r->ops->upload(r->ops, buf, r->bn_host, (size_t)n * sizeof(double));
+}
+
+int reducer_sync_bn(struct reducer *r, size_t max_bytes, void (**fn)(void *, double *, int),
+                    void **user, struct ct_err *e) {
+#ifdef CTRAIN_HAVE_NCCL
   if (r->nccl) {
     *fn = nccl_reduce_sum_cb;
     *user = r->nccl;
-    return;
+    return CT_OK;
   }
 #endif
   *fn = comm_reduce_sum_cb;
   *user = (void *)r->c;
+  if (r->host_memory) return CT_OK;
+  if (!(r->bn_host = malloc(max_bytes ? max_bytes : 1)))
+    return err_set(e, CT_ERR_RUNTIME, "out of memory for sync BN's %zu-byte host copy", max_bytes);
+  *fn = staged_sum_cb;
+  *user = r;
+  return CT_OK;
 }
 
 const char *reducer_describe(const struct reducer *r) {

@@ -90,6 +90,7 @@ struct cfg_run {
   int eval_every_epoch;
   char allreduce[16]; /* blocking|bucketed */
   int bucket_kib;
+  char collectives[8]; /* auto|nccl|mpi */
 };
 
 struct config {

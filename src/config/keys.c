@@ -93,6 +93,9 @@ const struct key_spec config_keys[] = {
     CHOICE(run, allreduce, K_ENUM, "blocking", "blocking|bucketed",
            "gradient all-reduce: one call after backward, or buckets overlapping backward"),
     NUM(run, bucket_kib, K_INT, "1024", 1, 1 << 22, "bucketed all-reduce: bucket size in KiB"),
+    CHOICE(run, collectives, K_ENUM, "auto", "auto|nccl|mpi",
+           "how ranks exchange: auto (NCCL for cuda when built with it, else MPI), nccl, or mpi "
+           "(through host memory)"),
 };
 
 const size_t config_nkeys = sizeof config_keys / sizeof config_keys[0];

@@ -305,14 +305,8 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
   char sub[4200];
   snprintf(sub, sizeof sub, "%s/checkpoints", cfg->run.dir);
   if (c->rank == 0 && mkdir_p(sub, e)) return e->code;
-  /* Sync BN sums the statistics where they are: MPI on host memory, NCCL
-   * on cuda's device memory; another backend has neither. */
-  if (cfg->model.sync_bn && c->size > 1 && !backend_host_memory(t->ops) &&
-      !reducer_on_device(c, t->ops))
-    return err_set(e, CT_ERR_USAGE,
-                   "model.sync_bn over %d ranks is not available on the %s backend (set "
-                   "model.sync_bn = false or run.device = cpu)",
-                   c->size, t->ops->name);
+  int on_device;
+  if (reducer_choose(cfg->run.collectives, c, t->ops, &on_device, e)) return e->code;
   struct model_spec spec;
   if (trainer_task_open(t, batch, &spec, e)) return e->code;
   if (session_build(&t->s, t->ops, &spec, session_threads(cfg->run.threads, c), cfg->train.seed, e))
@@ -321,11 +315,13 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
   /* Sync BN sums the statistics where they are, and the gradients are
    * averaged as backward makes them final when bucketed. */
   int bucketed = strcmp(cfg->run.allreduce, "bucketed") == 0;
-  if (reducer_init(&t->red, c, t->ops, backend_host_memory(t->ops), g->grads, g->params_len,
-                   bucketed, (size_t)cfg->run.bucket_kib * 1024 / sizeof(float), e))
+  if (reducer_init(&t->red, c, t->ops, backend_host_memory(t->ops), on_device, g->grads,
+                   g->params_len, bucketed, (size_t)cfg->run.bucket_kib * 1024 / sizeof(float), e))
     return e->code;
-  if (cfg->model.sync_bn && c->size > 1)
-    reducer_sync_bn(&t->red, &g->ctx.reduce_sum, &g->ctx.reduce_user);
+  if (cfg->model.sync_bn && c->size > 1 &&
+      reducer_sync_bn(&t->red, g->ctx.scratch_len * sizeof(float), &g->ctx.reduce_sum,
+                      &g->ctx.reduce_user, e))
+    return e->code;
   if (t->red.bucketed && graph_set_grads_hook(g, reducer_ready, &t->red, e)) return e->code;
   if (optim_init(&t->opt, t->ops, cfg->train.optimizer, g->params_len, cfg->train.beta2,
                  cfg->train.eps, cfg->train.weight_decay, cfg->train.momentum, e))

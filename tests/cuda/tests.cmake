@@ -75,9 +75,22 @@ target_link_libraries(test_nccl PRIVATE ${cuda_emu_whole} ctrain_core)
 add_test(NAME cuda/test_nccl COMMAND ${cuda_emu_mpirun} $<TARGET_FILE:test_nccl>)
 set_tests_properties(cuda/test_nccl PROPERTIES LABELS cuda-emu TIMEOUT 120
   ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")
+# The trainer's MPI path for device memory (run.collectives = mpi): emulated
+# cuda against cpu, 2 ranks, sync BN, bucketed; never over NCCL.
+add_executable(test_mpi_cuda_train ${CMAKE_CURRENT_LIST_DIR}/test_mpi_cuda_train.c
+  ${CMAKE_CURRENT_LIST_DIR}/train_compare.c)
+target_include_directories(test_mpi_cuda_train PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(test_mpi_cuda_train PRIVATE ${cuda_emu_whole} ctrain_core)
+add_test(NAME cuda/test_mpi_cuda_train COMMAND ${cuda_emu_mpirun}
+  $<TARGET_FILE:test_mpi_cuda_train> ${PROJECT_SOURCE_DIR}/configs/attn_cnn.ini)
+set_tests_properties(cuda/test_mpi_cuda_train PROPERTIES LABELS cuda-emu TIMEOUT 600
+  PASS_REGULAR_EXPRESSION "bucketed all-reduce(.|\n)*cuda [(]emulated[)] over MPI through host"
+  FAIL_REGULAR_EXPRESSION "over NCCL"
+  ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")
+
 # The trainer: emulated cuda over NCCL against cpu over MPI, 2 ranks, sync BN,
-# bucketed. The trainer uses NCCL only in builds with the CUDA backend.
-if(CTRAIN_CUDA)
+# bucketed. The trainer uses NCCL only in builds with it.
+if(CTRAIN_NCCL)
   add_executable(test_nccl_train ${CMAKE_CURRENT_LIST_DIR}/test_nccl_train.c
     ${CMAKE_CURRENT_LIST_DIR}/train_compare.c)
   target_include_directories(test_nccl_train PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
