@@ -101,6 +101,33 @@ static inline OPS_HD void ops_sgd_update(float *p, float g, float *buf, float lr
   *p -= lr * g;
 }
 
+/* sin and cos of |t| <= pi in double, the same bits on both backends: the
+ * libraries' sinf/cosf differ by an ulp between glibc and CUDA, and an ulp
+ * in the rotation can move a bilinear tap to the next pixel. Taylor series
+ * to t^13 at t/4 (|t/4| <= 0.79: truncation < 3e-14), then two doublings;
+ * plain + and * in a fixed order (augment.cu is compiled with --fmad=false)
+ * round the same everywhere. */
+static inline OPS_HD void ops_sincos(float t, float *s, float *c) {
+  /* 1/k! with the signs: sin's odd terms, cos's even terms, highest first */
+  const double sin_k[7] = {1.0 / 6227020800.0, -1.0 / 39916800, 1.0 / 362880, -1.0 / 5040,
+                           1.0 / 120,          -1.0 / 6,        1.0};
+  const double cos_k[7] = {1.0 / 479001600.0, -1.0 / 3628800, 1.0 / 40320, -1.0 / 720,
+                           1.0 / 24,          -0.5,           1.0};
+  double x = (double)t * 0.25, x2 = x * x, sn = 0.0, cs = 0.0;
+  for (int k = 0; k < 7; k++) {
+    sn = sn * x2 + sin_k[k];
+    cs = cs * x2 + cos_k[k];
+  }
+  sn *= x;
+  for (int i = 0; i < 2; i++) { /* sin 2a = 2 sin a cos a, cos 2a = cos^2 a - sin^2 a */
+    double s2 = 2.0 * sn * cs;
+    cs = cs * cs - sn * sn;
+    sn = s2;
+  }
+  *s = (float)sn;
+  *c = (float)cs;
+}
+
 /* The random choices behind one augmented image. Fixed draw indices, so
  * enabling one transform never changes another's draws. */
 enum {
@@ -134,8 +161,7 @@ static inline OPS_HD struct ops_aug_draw ops_aug_draw(const struct augment_param
     float u = ops_rng_uniform(key, counter, OPS_R_ANGLE);
     float t = a->rotate_deg * (2.0f * u - 1.0f) * 0.017453292519943295f;
     d.rotate = 1;
-    d.cs = cosf(t);
-    d.sn = sinf(t);
+    ops_sincos(t, &d.sn, &d.cs);
   }
   if ((a->flags & AUG_CUTOUT) && ops_rng_uniform(key, counter, OPS_R_CUTOUT) < a->cutout_p) {
     int cy = (int)(ops_rng_bits(key, counter, OPS_R_CUT_Y) % AUG_SIDE);
