@@ -128,30 +128,19 @@ int ckpt_save(const char *path, const struct graph *g, const struct optimizer *o
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   void *stage;
   if (stage_alloc(g, &stage, e)) return e->code;
-  h5io_quiet();
   snprintf(dir, sizeof dir, "%s", path);
   char *slash = strrchr(dir, '/');
   if (slash) *slash = '\0';
   const char *d = slash ? dir : ".";
-  /* A strong close degree closes every id still open in the file, so a
-   * failed write leaves nothing for MPI_Finalize's HDF5 shutdown to close
-   * after the file is gone. */
-  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
-    if (fapl >= 0) H5Pclose(fapl);
-    free(stage);
-    return err_set(e, CT_ERR_RUNTIME, "%s: H5Pset_fclose_degree failed", tmp);
-  }
   errno = 0;
-  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-  H5Pclose(fapl);
-  int rc = f < 0 ? err_set(e, CT_ERR_RUNTIME, "%s: cannot create checkpoint (H5Fcreate)", tmp)
-                 : save_body(f, tmp, g, o, meta, rng, rng_words, stage, e);
+  hid_t f = h5io_ckpt_create(tmp, e);
+  int rc = f < 0 ? e->code : save_body(f, tmp, g, o, meta, rng, rng_words, stage, e);
   free(stage);
   int saved = errno;
-  if (f >= 0 && H5Fclose(f) < 0 && !rc) {
-    saved = errno;
-    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Fclose failed", tmp);
+  if (f >= 0) {
+    int before = rc;
+    /* A failed close can be a full disk that the writes did not see. */
+    if ((rc = h5io_close_file(f, rc, tmp, e)) && !before) saved = errno;
   }
   if (!rc && fsync_path(tmp, 0) != 0) {
     saved = errno;
@@ -172,22 +161,10 @@ int ckpt_save(const char *path, const struct graph *g, const struct optimizer *o
   return CT_OK;
 }
 
-static hid_t open_ckpt(const char *path, struct ct_err *e) {
-  h5io_quiet();
-  if (access(path, R_OK) != 0) {
-    err_set(e, CT_ERR_RUNTIME, "%s: cannot read checkpoint: %s", path, strerror(errno));
-    return -1;
-  }
-  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0)
-    err_set(e, CT_ERR_RUNTIME, "%s: not a readable HDF5 file (truncated or corrupt?)", path);
-  return f;
-}
-
 static int read_meta(hid_t f, const char *path, struct ckpt_meta *m, struct ct_err *e) {
   long version;
   memset(m, 0, sizeof *m);
-  if (H5Aexists(f, "format_version") <= 0)
+  if (!h5io_attr_exists(f, "format_version"))
     return err_set(e, CT_ERR_RUNTIME,
                    "%s: not a ctrain checkpoint (no format_version attribute; a dataset file?)",
                    path);
@@ -228,15 +205,15 @@ static int read_meta(hid_t f, const char *path, struct ckpt_meta *m, struct ct_e
 }
 
 int ckpt_read_meta(const char *path, struct ckpt_meta *meta, struct ct_err *e) {
-  hid_t f = open_ckpt(path, e);
+  hid_t f = h5io_ckpt_open(path, e);
   if (f < 0) return e->code;
   int rc = read_meta(f, path, meta, e);
-  H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 
 int ckpt_read_rng(const char *path, uint64_t *rng, long ranks, int words, struct ct_err *e) {
-  hid_t f = open_ckpt(path, e);
+  hid_t f = h5io_ckpt_open(path, e);
   if (f < 0) return e->code;
   int ndim = 0, rc;
   hsize_t dims[8];
@@ -245,7 +222,7 @@ int ckpt_read_rng(const char *path, uint64_t *rng, long ranks, int words, struct
     rc = err_set(e, CT_ERR_RUNTIME, "%s: /rng/state is not (%ld, %d) as world_size says", path,
                  ranks, words);
   if (!rc) rc = h5io_read(f, "/rng/state", H5T_NATIVE_UINT64, (size_t)ranks * words, rng, path, e);
-  H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 
@@ -279,7 +256,7 @@ static int load_tensor(hid_t f, const char *path, const char *group, const struc
 int ckpt_load(const char *path, struct graph *g, struct optimizer *o, struct ct_err *e) {
   void *stage;
   if (stage_alloc(g, &stage, e)) return e->code;
-  hid_t f = open_ckpt(path, e);
+  hid_t f = h5io_ckpt_open(path, e);
   if (f < 0) {
     free(stage);
     return e->code;
@@ -297,26 +274,26 @@ int ckpt_load(const char *path, struct graph *g, struct optimizer *o, struct ct_
       rc = load_tensor(f, path, "/optim/exp_avg_sq", t, o->ops, o->v + off, stage, e);
   }
   if (!rc && o) rc = h5io_attr_read_long(f, "optimizer_step", &o->step, path, e);
-  H5Fclose(f);
+  h5io_close(&f);
   free(stage);
   return rc;
 }
 
 int ckpt_verify(const char *path, struct ct_err *e) {
-  hid_t f = open_ckpt(path, e);
+  hid_t f = h5io_ckpt_open(path, e);
   if (f < 0) return e->code;
   struct ckpt_meta *meta = malloc(sizeof *meta);
   int rc = meta ? read_meta(f, path, meta, e) : err_set(e, CT_ERR_RUNTIME, "out of memory");
   free(meta);
   if (!rc) rc = h5io_walk(f, NULL, path, e);
-  H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }
 
 int ckpt_inspect(const char *path, FILE *out, struct ct_err *e) {
-  hid_t f = open_ckpt(path, e);
+  hid_t f = h5io_ckpt_open(path, e);
   if (f < 0) return e->code;
   int rc = h5io_walk(f, out, path, e);
-  H5Fclose(f);
+  h5io_close(&f);
   return rc;
 }

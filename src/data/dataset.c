@@ -63,21 +63,13 @@ static int split_open(hid_t f, const char *path, const char *split, hid_t *img, 
 }
 
 static int read_classes(hid_t f, const char *path, struct dataset_info *info, struct ct_err *e) {
-  if (H5Aexists(f, "classes") <= 0)
+  if (!h5io_attr_exists(f, "classes"))
     return err_set(e, CT_ERR_RUNTIME, "%s: root attribute 'classes' missing", path);
-  int rc = CT_ERR_RUNTIME;
-  hid_t a = H5Aopen(f, "classes", H5P_DEFAULT), t = -1, s = -1;
-  char *names[DATASET_MAX_CLASSES] = {0};
-  if (a < 0 || (t = H5Aget_type(a)) < 0 || (s = H5Aget_space(a)) < 0) {
-    err_set(e, rc, "%s: H5Aopen/H5Aget_type(classes) failed", path);
-    goto done;
-  }
   hsize_t n = 0;
-  if (H5Tget_class(t) != H5T_STRING || H5Sget_simple_extent_ndims(s) != 1 ||
-      H5Sget_simple_extent_dims(s, &n, NULL) < 0) {
-    err_set(e, rc, "%s: attribute 'classes' must be a 1-D array of strings", path);
-    goto done;
-  }
+  hid_t a = h5io_attr_open_strs(f, "classes", &n, path, e);
+  if (a < 0) return CT_ERR_RUNTIME;
+  int rc = CT_ERR_RUNTIME;
+  char *names[DATASET_MAX_CLASSES] = {0};
   if (n < 1 || n > DATASET_MAX_CLASSES) {
     err_set(e, rc, "%s: attribute 'classes' has %llu names, want 1..%d", path,
             (unsigned long long)n, DATASET_MAX_CLASSES);
@@ -98,35 +90,14 @@ static int read_classes(hid_t f, const char *path, struct dataset_info *info, st
 done:
   for (int i = 0; i < DATASET_MAX_CLASSES; i++)
     free(names[i]);
-  h5io_close(&s);
-  h5io_close(&t);
   h5io_close(&a);
   return rc;
 }
 
 static int read_vec3(hid_t f, const char *path, const char *name, double *v, struct ct_err *e) {
-  if (H5Aexists(f, name) <= 0)
+  if (!h5io_attr_exists(f, name))
     return err_set(e, CT_ERR_RUNTIME, "%s: root attribute '%s' missing", path, name);
-  int rc = CT_ERR_RUNTIME;
-  hid_t a = H5Aopen(f, name, H5P_DEFAULT), t = -1, s = -1;
-  if (a < 0 || (t = H5Aget_type(a)) < 0 || (s = H5Aget_space(a)) < 0) {
-    err_set(e, rc, "%s: H5Aopen(%s) failed", path, name);
-    goto done;
-  }
-  if (H5Tget_class(t) != H5T_FLOAT || H5Sget_simple_extent_npoints(s) != 3) {
-    err_set(e, rc, "%s: attribute '%s' must be float64[3]", path, name);
-    goto done;
-  }
-  if (H5Aread(a, H5T_NATIVE_DOUBLE, v) < 0) {
-    err_set(e, rc, "%s: H5Aread(%s) failed", path, name);
-    goto done;
-  }
-  rc = CT_OK;
-done:
-  h5io_close(&s);
-  h5io_close(&t);
-  h5io_close(&a);
-  return rc;
+  return h5io_attr_read_doubles(f, name, v, 3, path, e);
 }
 
 static int read_attrs(hid_t f, const char *path, struct dataset_info *info, struct ct_err *e) {
@@ -165,7 +136,7 @@ int dataset_read_info(const char *path, struct dataset_info *info, struct ct_err
   static const char *const splits[] = {"train", "val", "test"};
   int *counts[] = {&info->n_train, &info->n_val, &info->n_test};
   for (int i = 0; i < 3 && !rc; i++) {
-    if (i == 1 && H5Lexists(f, "/val", H5P_DEFAULT) <= 0) continue;
+    if (i == 1 && !h5io_exists(f, "/val")) continue;
     hid_t img, lab;
     long n;
     rc = split_open(f, path, splits[i], &img, &lab, &n, e);
@@ -260,26 +231,17 @@ int dataset_read_rows(const char *path, const char *split, const long *rows, lon
   long n, *order = NULL;
   uint8_t *simg = NULL;
   int32_t *slab = NULL;
-  int rc = split_begin(path, split, &f, &info, &img, &lab, &n, e);
-  if (rc) goto done;
-  /* Without the chunk cache HDF5 reads just the selected bytes of a chunk
-   * instead of the whole chunk (64 images) around them. */
-  hid_t dapl = H5Dget_access_plist(img);
-  if (dapl < 0 || H5Pset_chunk_cache(dapl, 0, 0, 1.0) < 0) {
-    if (dapl >= 0) H5Pclose(dapl);
-    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Pset_chunk_cache(/%s/images) failed", path, split);
-    goto done;
-  }
-  h5io_close(&img);
   char name[32];
   snprintf(name, sizeof name, "/%s/images", split);
-  img = H5Dopen2(f, name, dapl);
-  H5Pclose(dapl);
+  int rc = split_begin(path, split, &f, &info, &img, &lab, &n, e);
+  /* Rows are scattered: a cached chunk (64 images) would be read whole for
+   * the one image wanted from it. */
+  if (rc || (rc = h5io_reopen_uncached(f, name, &img, path, e))) goto done;
   order = malloc((size_t)(count > 0 ? count : 1) * 2 * sizeof *order);
   simg = malloc((size_t)RUN_ROWS * DATASET_IMAGE_BYTES);
   slab = malloc(RUN_ROWS * sizeof *slab);
-  if (img < 0 || !order || !simg || !slab) {
-    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Dopen2(%s) or allocation failed", path, name);
+  if (!order || !simg || !slab) {
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: out of memory reading %s", path, name);
     goto done;
   }
   /* (file row, position asked) pairs, sorted by file row. */
@@ -425,78 +387,6 @@ int dataset_split_val(struct image_split *train, int val, uint64_t seed,
   return CT_OK;
 }
 
-/* Writes one group /name with images and labels; returns 0 or -1 and names the
- * failed call in *what. */
-static int write_split(hid_t f, const char *name, const struct image_split *s, const char **what) {
-  hsize_t n = (hsize_t)s->n;
-  hsize_t dims[4] = {n, 3, DATASET_SIDE, DATASET_SIDE};
-  hsize_t chunk[4] = {n < CHUNK_IMAGES ? n : CHUNK_IMAGES, 3, DATASET_SIDE, DATASET_SIDE};
-  hid_t g = -1, sp = -1, dcpl = -1, d = -1, lsp = -1, ld = -1;
-  int rc = -1;
-  if ((g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
-    *what = "H5Gcreate2";
-    goto done;
-  }
-  if ((sp = H5Screate_simple(4, dims, NULL)) < 0 || (lsp = H5Screate_simple(1, dims, NULL)) < 0 ||
-      (dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || (n > 0 && H5Pset_chunk(dcpl, 4, chunk) < 0)) {
-    *what = "H5Screate_simple/H5Pset_chunk";
-    goto done;
-  }
-  if ((d = H5Dcreate2(g, "images", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0 ||
-      (ld = H5Dcreate2(g, "labels", H5T_STD_I32LE, lsp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) <
-          0) {
-    *what = "H5Dcreate2";
-    goto done;
-  }
-  if (n > 0 && (H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->images) < 0 ||
-                H5Dwrite(ld, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->labels) < 0)) {
-    *what = "H5Dwrite";
-    goto done;
-  }
-  rc = 0;
-done:
-  h5io_close(&ld);
-  h5io_close(&d);
-  h5io_close(&dcpl);
-  h5io_close(&lsp);
-  h5io_close(&sp);
-  h5io_close(&g);
-  return rc;
-}
-
-static int write_attrs(hid_t f, int num_classes, const char *const *classes, const double *mean,
-                       const double *std, const char **what) {
-  hsize_t nc = (hsize_t)num_classes, three = 3;
-  hid_t st = -1, sp = -1, a = -1, vsp = -1;
-  int rc = -1;
-  *what = "H5Acreate2(classes)";
-  /* Variable-length UTF-8, which h5py returns as str. */
-  if ((st = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(st, H5T_VARIABLE) < 0 ||
-      H5Tset_cset(st, H5T_CSET_UTF8) < 0 || (sp = H5Screate_simple(1, &nc, NULL)) < 0 ||
-      (a = H5Acreate2(f, "classes", st, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0)
-    goto done;
-  *what = "H5Awrite(classes)";
-  if (H5Awrite(a, st, classes) < 0) goto done;
-  h5io_close(&a);
-  const double *vals[2] = {mean, std};
-  const char *names[2] = {"mean", "std"};
-  if ((vsp = H5Screate_simple(1, &three, NULL)) < 0) goto done;
-  for (int i = 0; i < 2; i++) {
-    *what = i ? "H5Awrite(std)" : "H5Awrite(mean)";
-    if ((a = H5Acreate2(f, names[i], H5T_IEEE_F64LE, vsp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-        H5Awrite(a, H5T_NATIVE_DOUBLE, vals[i]) < 0)
-      goto done;
-    h5io_close(&a);
-  }
-  rc = 0;
-done:
-  h5io_close(&a);
-  h5io_close(&vsp);
-  h5io_close(&sp);
-  h5io_close(&st);
-  return rc;
-}
-
 /* Per-channel mean and population std on the 0..1 scale; integer sums are
  * exact for any realistic N (N * 1024 * 255^2 < 2^63). */
 static void channel_stats(const struct image_split *s, double *mean, double *std) {
@@ -517,10 +407,40 @@ static void channel_stats(const struct image_split *s, double *mean, double *std
   }
 }
 
+/* Writes one group with images (chunked) and labels. */
+static int write_split(hid_t f, const char *path, const char *group, const struct image_split *s,
+                       struct ct_err *e) {
+  hsize_t n = (hsize_t)s->n;
+  hsize_t dims[4] = {n, 3, DATASET_SIDE, DATASET_SIDE};
+  hsize_t chunk[4] = {n < CHUNK_IMAGES ? n : CHUNK_IMAGES, 3, DATASET_SIDE, DATASET_SIDE};
+  char name[32];
+  snprintf(name, sizeof name, "%s/images", group);
+  /* HDF5 refuses chunks of 0 rows: an empty split is stored contiguous. */
+  if (h5io_write_chunked(f, name, H5T_STD_U8LE, H5T_NATIVE_UINT8, 4, dims, n > 0 ? chunk : NULL,
+                         s->images, path, e))
+    return e->code;
+  snprintf(name, sizeof name, "%s/labels", group);
+  return h5io_write_plain(f, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, s->labels, path, e);
+}
+
+static int write_body(hid_t f, const char *path, int num_classes, const char *const *classes,
+                      const struct image_split *train, const struct image_split *val,
+                      const struct image_split *test, struct ct_err *e) {
+  double mean[3], std[3];
+  channel_stats(train, mean, std);
+  if (write_split(f, path, "/train", train, e) ||
+      (val && val->n > 0 && write_split(f, path, "/val", val, e)) ||
+      write_split(f, path, "/test", test, e) ||
+      h5io_attr_write_utf8(f, "classes", classes, (size_t)num_classes, path, e) ||
+      h5io_attr_write_doubles(f, "mean", mean, 3, path, e) ||
+      h5io_attr_write_doubles(f, "std", std, 3, path, e))
+    return e->code;
+  return CT_OK;
+}
+
 int dataset_write(const char *path, int num_classes, const char *const *classes,
                   const struct image_split *train, const struct image_split *val,
                   const struct image_split *test, struct ct_err *e) {
-  h5io_quiet();
   if (num_classes < 1 || num_classes > DATASET_MAX_CLASSES)
     return err_set(e, CT_ERR_USAGE, "%s: %d classes, want 1..%d", path, num_classes,
                    DATASET_MAX_CLASSES);
@@ -529,8 +449,6 @@ int dataset_write(const char *path, int num_classes, const char *const *classes,
       return err_set(e, CT_ERR_USAGE, "%s: class name '%s' is empty or longer than %d characters",
                      path, classes[c], DATASET_NAME_LEN - 1);
   if (train->n < 1) return err_set(e, CT_ERR_USAGE, "%s: the training split is empty", path);
-  double mean[3], std[3];
-  channel_stats(train, mean, std);
 
   size_t len = strlen(path) + 16;
   char *tmp = malloc(len);
@@ -545,32 +463,13 @@ int dataset_write(const char *path, int num_classes, const char *const *classes,
   /* mkstemp creates 0600; the dataset is an ordinary shared file. */
   fchmod(fd, 0644);
   close(fd);
-  const char *what = "H5Fcreate";
-  int rc = CT_ERR_RUNTIME;
-  hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (f < 0) goto done;
-  if (write_split(f, "/train", train, &what) ||
-      (val && val->n > 0 && write_split(f, "/val", val, &what)) ||
-      write_split(f, "/test", test, &what) ||
-      write_attrs(f, num_classes, classes, mean, std, &what))
-    goto done;
-  what = "H5Fclose";
-  hid_t closing = f;
-  f = -1;
-  if (H5Fclose(closing) < 0) goto done;
-  if (rename(tmp, path) != 0) {
+  hid_t f = h5io_create_file(tmp, e);
+  int rc = f < 0 ? CT_ERR_RUNTIME : write_body(f, path, num_classes, classes, train, val, test, e);
+  if (f >= 0) rc = h5io_close_file(f, rc, path, e);
+  if (!rc && rename(tmp, path) != 0)
     rc = err_set(e, CT_ERR_RUNTIME, "%s: cannot rename %s into place: %s", path, tmp,
                  strerror(errno));
-    unlink(tmp);
-    free(tmp);
-    return rc;
-  }
-  free(tmp);
-  return CT_OK;
-done:
-  if (f >= 0) H5Fclose(f);
-  unlink(tmp);
-  rc = err_set(e, CT_ERR_RUNTIME, "%s: writing failed in %s", path, what);
+  if (rc) unlink(tmp);
   free(tmp);
   return rc;
 }

@@ -58,6 +58,32 @@ hid_t h5io_create_file(const char *path, struct ct_err *e) {
   return f;
 }
 
+hid_t h5io_ckpt_create(const char *path, struct ct_err *e) {
+  h5io_quiet();
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+    h5io_close(&fapl);
+    err_set(e, CT_ERR_RUNTIME, "%s: H5Pset_fclose_degree failed", path);
+    return -1;
+  }
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  h5io_close(&fapl);
+  if (f < 0) err_set(e, CT_ERR_RUNTIME, "%s: cannot create checkpoint (H5Fcreate)", path);
+  return f;
+}
+
+hid_t h5io_ckpt_open(const char *path, struct ct_err *e) {
+  h5io_quiet();
+  if (access(path, R_OK) != 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: cannot read checkpoint: %s", path, strerror(errno));
+    return -1;
+  }
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0)
+    err_set(e, CT_ERR_RUNTIME, "%s: not a readable HDF5 file (truncated or corrupt?)", path);
+  return f;
+}
+
 int h5io_close_file(hid_t f, int rc, const char *path, struct ct_err *e) {
   if (H5Fclose(f) < 0 && !rc) rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Fclose failed", path);
   return rc;
@@ -146,13 +172,15 @@ int h5io_read(hid_t loc, const char *name, hid_t type, size_t numel, void *data,
   return vrc;
 }
 
-static int attr_write(hid_t loc, const char *name, hid_t type, const void *v, const char *file,
-                      struct ct_err *e) {
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  H5Sclose(space);
+/* A scalar (n NULL) or 1-D (*n values) attribute of file type ftype,
+ * written from memory type mtype. */
+static int attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const hsize_t *n,
+                      const void *v, const char *file, struct ct_err *e) {
+  hid_t space = n ? H5Screate_simple(1, n, NULL) : H5Screate(H5S_SCALAR);
+  hid_t a = space < 0 ? -1 : H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+  h5io_close(&space);
   if (a < 0) return err_set(e, CT_ERR_RUNTIME, "%s: H5Acreate2 failed for '%s'", file, name);
-  herr_t rc = H5Awrite(a, type, v);
+  herr_t rc = H5Awrite(a, mtype, v);
   if (H5Aclose(a) < 0 || rc < 0)
     return err_set(e, CT_ERR_RUNTIME, "%s: H5Awrite failed for '%s'", file, name);
   return CT_OK;
@@ -171,13 +199,90 @@ static int attr_read(hid_t loc, const char *name, hid_t type, void *v, const cha
 
 int h5io_attr_exists(hid_t loc, const char *name) { return H5Aexists(loc, name) > 0; }
 
+int h5io_exists(hid_t loc, const char *name) { return H5Lexists(loc, name, H5P_DEFAULT) > 0; }
+
+/* Opens attribute `name` with its class, rank and number of values, for a
+ * reader that checks its form before reading it; -1 when a call fails. */
+static hid_t attr_open_form(hid_t loc, const char *name, H5T_class_t *cls, int *rank, hssize_t *n) {
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+  hid_t t = a < 0 ? -1 : H5Aget_type(a), s = a < 0 ? -1 : H5Aget_space(a);
+  if (t >= 0 && s >= 0) {
+    *cls = H5Tget_class(t);
+    *rank = H5Sget_simple_extent_ndims(s);
+    *n = H5Sget_simple_extent_npoints(s);
+  } else {
+    h5io_close(&a);
+  }
+  h5io_close(&t);
+  h5io_close(&s);
+  return a;
+}
+
+int h5io_attr_read_doubles(hid_t loc, const char *name, double *v, size_t n, const char *file,
+                           struct ct_err *e) {
+  H5T_class_t cls;
+  int rank;
+  hssize_t have;
+  hid_t a = attr_open_form(loc, name, &cls, &rank, &have);
+  if (a < 0) return err_set(e, CT_ERR_RUNTIME, "%s: H5Aopen(%s) failed", file, name);
+  int rc = CT_OK;
+  if (cls != H5T_FLOAT || have != (hssize_t)n)
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: attribute '%s' must be float64[%zu]", file, name, n);
+  else if (H5Aread(a, H5T_NATIVE_DOUBLE, v) < 0)
+    rc = err_set(e, CT_ERR_RUNTIME, "%s: H5Aread(%s) failed", file, name);
+  h5io_close(&a);
+  return rc;
+}
+
+hid_t h5io_attr_open_strs(hid_t loc, const char *name, hsize_t *n, const char *file,
+                          struct ct_err *e) {
+  H5T_class_t cls;
+  int rank;
+  hssize_t have;
+  hid_t a = attr_open_form(loc, name, &cls, &rank, &have);
+  if (a < 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: H5Aopen/H5Aget_type(%s) failed", file, name);
+    return -1;
+  }
+  if (cls != H5T_STRING || rank != 1 || have < 0) {
+    err_set(e, CT_ERR_RUNTIME, "%s: attribute '%s' must be a 1-D array of strings", file, name);
+    h5io_close(&a);
+    return -1;
+  }
+  *n = (hsize_t)have;
+  return a;
+}
+
 int h5io_attr_write_long(hid_t loc, const char *name, long v, const char *file, struct ct_err *e) {
-  return attr_write(loc, name, H5T_NATIVE_LONG, &v, file, e);
+  return attr_write(loc, name, H5T_NATIVE_LONG, H5T_NATIVE_LONG, NULL, &v, file, e);
 }
 
 int h5io_attr_write_double(hid_t loc, const char *name, double v, const char *file,
                            struct ct_err *e) {
-  return attr_write(loc, name, H5T_NATIVE_DOUBLE, &v, file, e);
+  return attr_write(loc, name, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE, NULL, &v, file, e);
+}
+
+int h5io_attr_write_doubles(hid_t loc, const char *name, const double *v, size_t n,
+                            const char *file, struct ct_err *e) {
+  hsize_t dims = n;
+  return attr_write(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &dims, v, file, e);
+}
+
+hid_t h5io_utf8_type(void) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0))
+    h5io_close(&t);
+  return t;
+}
+
+int h5io_attr_write_utf8(hid_t loc, const char *name, const char *const *strs, size_t n,
+                         const char *file, struct ct_err *e) {
+  hid_t t = h5io_utf8_type();
+  hsize_t dims = n;
+  int rc = t < 0 ? err_set(e, CT_ERR_RUNTIME, "%s: cannot make a string type for %s", file, name)
+                 : attr_write(loc, name, t, t, &dims, strs, file, e);
+  h5io_close(&t);
+  return rc;
 }
 
 int h5io_attr_read_double(hid_t loc, const char *name, double *v, const char *file,

@@ -29,6 +29,16 @@ hid_t h5io_create_file(const char *path, struct ct_err *e);
 /* Closes f and returns rc, or the close's failure when rc is CT_OK: a failed
  * close can lose what was written, but must not hide an earlier error. */
 int h5io_close_file(hid_t f, int rc, const char *path, struct ct_err *e);
+/* A checkpoint's file, created (truncating) with a strong close degree:
+ * closing it closes every id still open in it, so a failed write leaves
+ * nothing for MPI_Finalize's HDF5 shutdown to close after the file is gone. */
+hid_t h5io_ckpt_create(const char *path, struct ct_err *e);
+/* Opens a checkpoint read-only; one HDF5 cannot open is reported as
+ * truncated or corrupt, since ctrain wrote it. */
+hid_t h5io_ckpt_open(const char *path, struct ct_err *e);
+/* 1 when loc has a link (group or dataset) `name`, else 0 (also when HDF5
+ * cannot tell). */
+int h5io_exists(hid_t loc, const char *name);
 
 /* zlib's crc32 of data continued from crc (0 to start), any size. */
 uint32_t h5io_crc32(uint32_t crc, const void *data, size_t bytes);
@@ -59,13 +69,30 @@ int h5io_attr_write_str_of(hid_t loc, const char *obj, const char *name, const c
                            const char *file, struct ct_err *e);
 int h5io_attr_write_double(hid_t loc, const char *name, double v, const char *file,
                            struct ct_err *e);
+/* A 1-D float64 attribute of n values. */
+int h5io_attr_write_doubles(hid_t loc, const char *name, const double *v, size_t n,
+                            const char *file, struct ct_err *e);
+/* A 1-D attribute of n variable-length UTF-8 strings, which h5py reads as a
+ * list of str. */
+int h5io_attr_write_utf8(hid_t loc, const char *name, const char *const *strs, size_t n,
+                         const char *file, struct ct_err *e);
 int h5io_attr_read_double(hid_t loc, const char *name, double *v, const char *file,
                           struct ct_err *e);
 int h5io_attr_read_long(hid_t loc, const char *name, long *v, const char *file, struct ct_err *e);
+/* Reads a float attribute of exactly n values (any rank) as doubles. */
+int h5io_attr_read_doubles(hid_t loc, const char *name, double *v, size_t n, const char *file,
+                           struct ct_err *e);
+/* Opens a 1-D string attribute, fixed-width or variable-length, for
+ * h5io_read_strs; *n receives its length. */
+hid_t h5io_attr_open_strs(hid_t loc, const char *name, hsize_t *n, const char *file,
+                          struct ct_err *e);
 /* Reads a string attribute into buf (truncation is an error). */
 int h5io_attr_read_str(hid_t loc, const char *name, char *buf, size_t len, const char *file,
                        struct ct_err *e);
 
+/* The variable-length UTF-8 string type (h5py returns str), to be closed;
+ * -1 on failure. */
+hid_t h5io_utf8_type(void);
 /* Reads the n strings of a string dataset or attribute `obj` (named `what`
  * in messages), variable-length or fixed-width, into out[0..n) as malloc'd
  * NUL-terminated copies (the caller frees them; all NULL on failure). */
@@ -100,6 +127,10 @@ hid_t h5io_dataset(hid_t f, const char *path, const char *name, const struct h5i
 int h5io_read_rows(hid_t d, hid_t mtype, long start, long stride, long count, void *buf);
 /* Writes rows [start, start + count) of a dataset of any rank; 0 or -1. */
 int h5io_write_rows(hid_t d, hid_t mtype, long start, long count, const void *buf);
+/* Reopens *d, dataset `name` of loc, without a chunk cache, for scattered
+ * reads: HDF5 then reads just the selected bytes of a chunk instead of the
+ * whole chunk around them. */
+int h5io_reopen_uncached(hid_t loc, const char *name, hid_t *d, const char *file, struct ct_err *e);
 
 /* Creates dataset `name` of file type ftype, and the groups on its path. */
 hid_t h5io_create(hid_t loc, const char *name, hid_t ftype, int rank, const hsize_t *dims,
@@ -108,6 +139,11 @@ hid_t h5io_create(hid_t loc, const char *name, hid_t ftype, int rank, const hsiz
  * checksum h5io_write adds: for layouts that other programs read. */
 int h5io_write_plain(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
                      const hsize_t *dims, const void *data, const char *file, struct ct_err *e);
+/* As h5io_write_plain, stored in chunks of `chunk` (contiguous when NULL),
+ * so that a reader of a few rows reads only their chunks. */
+int h5io_write_chunked(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                       const hsize_t *dims, const hsize_t *chunk, const void *data,
+                       const char *file, struct ct_err *e);
 /* Creates `name` as a 1-D dataset of n variable-length UTF-8 strings, which
  * h5py returns as str. */
 int h5io_write_utf8(hid_t loc, const char *name, char *const *strs, size_t n, const char *file,

@@ -119,34 +119,64 @@ int h5io_write_rows(hid_t d, hid_t mtype, long start, long count, const void *bu
   return st < 0 ? -1 : 0;
 }
 
-hid_t h5io_create(hid_t loc, const char *name, hid_t ftype, int rank, const hsize_t *dims,
-                  const char *file, struct ct_err *e) {
+int h5io_reopen_uncached(hid_t loc, const char *name, hid_t *d, const char *file,
+                         struct ct_err *e) {
+  hid_t dapl = H5Dget_access_plist(*d);
+  if (dapl < 0 || H5Pset_chunk_cache(dapl, 0, 0, 1.0) < 0) {
+    h5io_close(&dapl);
+    return err_set(e, CT_ERR_RUNTIME, "%s: H5Pset_chunk_cache(%s) failed", file, name);
+  }
+  h5io_close(d);
+  *d = H5Dopen2(loc, name, dapl);
+  h5io_close(&dapl);
+  return *d < 0 ? err_set(e, CT_ERR_RUNTIME, "%s: H5Dopen2(%s) failed", file, name) : CT_OK;
+}
+
+/* h5io_create, in chunks of `chunk` when set (else contiguous). */
+static hid_t create(hid_t loc, const char *name, hid_t ftype, int rank, const hsize_t *dims,
+                    const hsize_t *chunk, const char *file, struct ct_err *e) {
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (dcpl < 0 || (chunk && H5Pset_chunk(dcpl, rank, chunk) < 0)) {
+    h5io_close(&dcpl);
+    err_set(e, CT_ERR_RUNTIME, "%s: H5Pcreate/H5Pset_chunk(%s) failed", file, name);
+    return -1;
+  }
   hid_t sp = H5Screate_simple(rank, dims, NULL), lcpl = H5Pcreate(H5P_LINK_CREATE), d = -1;
   if (sp >= 0 && lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0)
-    d = H5Dcreate2(loc, name, ftype, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    d = H5Dcreate2(loc, name, ftype, sp, lcpl, dcpl, H5P_DEFAULT);
   h5io_close(&sp);
   h5io_close(&lcpl);
+  h5io_close(&dcpl);
   if (d < 0) err_set(e, CT_ERR_RUNTIME, "%s: H5Dcreate2(%s) failed", file, name);
   return d;
 }
 
-int h5io_write_plain(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
-                     const hsize_t *dims, const void *data, const char *file, struct ct_err *e) {
-  hid_t d = h5io_create(loc, name, ftype, rank, dims, file, e);
+hid_t h5io_create(hid_t loc, const char *name, hid_t ftype, int rank, const hsize_t *dims,
+                  const char *file, struct ct_err *e) {
+  return create(loc, name, ftype, rank, dims, NULL, file, e);
+}
+
+int h5io_write_chunked(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                       const hsize_t *dims, const hsize_t *chunk, const void *data,
+                       const char *file, struct ct_err *e) {
+  hid_t d = create(loc, name, ftype, rank, dims, chunk, file, e);
   if (d < 0) return CT_ERR_RUNTIME;
   int rc = h5io_write_rows(d, mtype, 0, (long)dims[0], data);
   if (H5Dclose(d) < 0) rc = -1;
   return rc ? err_set(e, CT_ERR_RUNTIME, "%s: H5Dwrite(%s) failed", file, name) : CT_OK;
 }
 
+int h5io_write_plain(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                     const hsize_t *dims, const void *data, const char *file, struct ct_err *e) {
+  return h5io_write_chunked(loc, name, ftype, mtype, rank, dims, NULL, data, file, e);
+}
+
 int h5io_write_utf8(hid_t loc, const char *name, char *const *strs, size_t n, const char *file,
                     struct ct_err *e) {
-  hid_t st = H5Tcopy(H5T_C_S1);
+  hid_t st = h5io_utf8_type();
   hsize_t dims = n;
-  int rc = CT_OK;
-  if (st < 0 || H5Tset_size(st, H5T_VARIABLE) < 0 || H5Tset_cset(st, H5T_CSET_UTF8) < 0)
-    rc = err_set(e, CT_ERR_RUNTIME, "%s: cannot make a string type for %s", file, name);
-  if (!rc) rc = h5io_write_plain(loc, name, st, st, 1, &dims, strs, file, e);
+  int rc = st < 0 ? err_set(e, CT_ERR_RUNTIME, "%s: cannot make a string type for %s", file, name)
+                  : h5io_write_plain(loc, name, st, st, 1, &dims, strs, file, e);
   h5io_close(&st);
   return rc;
 }
