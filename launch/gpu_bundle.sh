@@ -74,7 +74,11 @@ ompi_comp=$(basename "$pkglibdir")
 heavy='libucp|libucs|libuct|libucm|libfabric|libibverbs|librdmacm|libefa|libpsm|libinfinipath'
 mkdir -p "$B/lib/$ompi_comp"
 dropped=""
+# OpenSHMEM's frameworks (and liboshmem) serve SHMEM programs only.
 for f in "$pkglibdir"/*.so; do
+  case ${f##*/} in
+    mca_atomic_* | mca_memheap_* | mca_scoll_* | mca_spml_* | mca_sshmem_*) continue ;;
+  esac
   if ldd "$f" | grep -qE "^[[:space:]]*($heavy)"; then
     dropped="$dropped $(basename "$f" .so)"
   else
@@ -141,46 +145,55 @@ cat >"$B/libexec/env.sh" <<'EOF'
 # NCCL: the machine's libnccl.so.2 wins when the loader finds one (caller's
 # LD_LIBRARY_PATH, or ldconfig's cache); otherwise lib/nccl, last on the path.
 # CTRAIN_NCCL=bundle always takes the bundle's, =system never does.
-lp=$bundle/lib:$bundle/lib/cuda
-[ "${CTRAIN_NCCL:-auto}" = bundle ] && lp=$lp:$bundle/lib/nccl
-[ -n "${LD_LIBRARY_PATH:-}" ] && lp=$lp:$LD_LIBRARY_PATH
-if [ "${CTRAIN_NCCL:-auto}" = auto ] && [ -e "$bundle/lib/nccl/libnccl.so.2" ]; then
-  have=""
-  for ldc in /sbin/ldconfig /usr/sbin/ldconfig; do
-    if [ -x "$ldc" ] && "$ldc" -p 2>/dev/null | grep -q 'libnccl\.so\.2 '; then have=1; fi
-  done
-  [ -n "$have" ] || lp=$lp:$bundle/lib/nccl
+if [ "${CTRAIN_BUNDLE:-}" != "$bundle" ]; then # not again under bin/mpirun
+  lp=$bundle/lib:$bundle/lib/cuda
+  [ "${CTRAIN_NCCL:-auto}" = bundle ] && lp=$lp:$bundle/lib/nccl
+  [ -n "${LD_LIBRARY_PATH:-}" ] && lp=$lp:$LD_LIBRARY_PATH
+  if [ "${CTRAIN_NCCL:-auto}" = auto ] && [ -e "$bundle/lib/nccl/libnccl.so.2" ]; then
+    have=""
+    for ldc in /sbin/ldconfig /usr/sbin/ldconfig; do
+      if [ -x "$ldc" ] && "$ldc" -p 2>/dev/null | grep -q 'libnccl\.so\.2 '; then have=1; fi
+    done
+    [ -n "$have" ] || lp=$lp:$bundle/lib/nccl
+  fi
+  CTRAIN_BUNDLE=$bundle
+  LD_LIBRARY_PATH=$lp
+  # Debian's Open MPI is configured with absolute paths; each is relocated
+  # (OPAL_PREFIX alone would give $bundle/lib/x86_64-linux-gnu/openmpi/...).
+  OPAL_PREFIX=$bundle
+  OPAL_EXEC_PREFIX=$bundle
+  OPAL_BINDIR=$bundle/bin
+  OPAL_LIBDIR=$bundle/lib
+  OPAL_PKGLIBDIR=$bundle/lib/@OMPI_COMP@
+  OPAL_DATAROOTDIR=$bundle/share
+  OPAL_DATADIR=$bundle/share
+  OPAL_PKGDATADIR=$bundle/share/openmpi
+  OPAL_SYSCONFDIR=$bundle/etc
+  OMPI_MCA_mca_base_component_path=$bundle/lib/@OMPI_COMP@
+  # Remote nodes start bin/orted (the bundle at the same path on every node).
+  OMPI_MCA_orte_launch_agent=$bundle/bin/orted
+  PMIX_PREFIX=$bundle
+  PMIX_LIBDIR=$bundle/lib
+  PMIX_PKGLIBDIR=$bundle/lib/pmix
+  PMIX_DATAROOTDIR=$bundle/share
+  PMIX_DATADIR=$bundle/share
+  PMIX_PKGDATADIR=$bundle/share/pmix
+  PMIX_SYSCONFDIR=$bundle/etc
+  PMIX_MCA_mca_base_component_path=$bundle/lib/pmix
+  PATH=$bundle/bin:${PATH:-/usr/bin:/bin}
+  # Open MPI wants an ssh to start even on one node (containers often have none).
+  if [ -z "${OMPI_MCA_plm_rsh_agent:-}" ] && ! command -v ssh >/dev/null 2>&1 &&
+    ! command -v rsh >/dev/null 2>&1; then
+    OMPI_MCA_plm_rsh_agent=$bundle/libexec/no-ssh
+    export OMPI_MCA_plm_rsh_agent
+  fi
+  export CTRAIN_BUNDLE LD_LIBRARY_PATH OPAL_PREFIX OPAL_EXEC_PREFIX OPAL_BINDIR OPAL_LIBDIR \
+    OPAL_PKGLIBDIR OPAL_DATAROOTDIR OPAL_DATADIR OPAL_PKGDATADIR OPAL_SYSCONFDIR \
+    OMPI_MCA_mca_base_component_path OMPI_MCA_orte_launch_agent PMIX_PREFIX PMIX_LIBDIR \
+    PMIX_PKGLIBDIR PMIX_DATAROOTDIR PMIX_DATADIR PMIX_PKGDATADIR PMIX_SYSCONFDIR \
+    PMIX_MCA_mca_base_component_path PATH
+  unset lp have ldc
 fi
-LD_LIBRARY_PATH=$lp
-OPAL_PREFIX=$bundle
-OPAL_EXEC_PREFIX=$bundle
-OPAL_BINDIR=$bundle/bin
-OPAL_LIBDIR=$bundle/lib
-OPAL_PKGLIBDIR=$bundle/lib/@OMPI_COMP@
-OPAL_DATAROOTDIR=$bundle/share
-OPAL_DATADIR=$bundle/share
-OPAL_PKGDATADIR=$bundle/share/openmpi
-OPAL_SYSCONFDIR=$bundle/etc
-OMPI_MCA_mca_base_component_path=$bundle/lib/@OMPI_COMP@
-PMIX_PREFIX=$bundle
-PMIX_LIBDIR=$bundle/lib
-PMIX_PKGLIBDIR=$bundle/lib/pmix
-PMIX_DATAROOTDIR=$bundle/share
-PMIX_DATADIR=$bundle/share
-PMIX_PKGDATADIR=$bundle/share/pmix
-PMIX_SYSCONFDIR=$bundle/etc
-PMIX_MCA_mca_base_component_path=$bundle/lib/pmix
-PATH=$bundle/bin:${PATH:-/usr/bin:/bin}
-# Open MPI wants an ssh to start even on one node (containers often have none).
-if [ -z "${OMPI_MCA_plm_rsh_agent:-}" ] && ! command -v ssh >/dev/null 2>&1 && ! command -v rsh >/dev/null 2>&1; then
-  OMPI_MCA_plm_rsh_agent=$bundle/libexec/no-ssh
-  export OMPI_MCA_plm_rsh_agent
-fi
-export LD_LIBRARY_PATH OPAL_PREFIX OPAL_EXEC_PREFIX OPAL_BINDIR OPAL_LIBDIR OPAL_PKGLIBDIR \
-  OPAL_DATAROOTDIR OPAL_DATADIR OPAL_PKGDATADIR OPAL_SYSCONFDIR OMPI_MCA_mca_base_component_path \
-  PMIX_PREFIX PMIX_LIBDIR PMIX_PKGLIBDIR PMIX_DATAROOTDIR PMIX_DATADIR PMIX_PKGDATADIR \
-  PMIX_SYSCONFDIR PMIX_MCA_mca_base_component_path PATH
-unset lp have ldc
 EOF
 sed -i "s|@OMPI_COMP@|$ompi_comp|g" "$B/libexec/env.sh"
 cat >"$B/libexec/no-ssh" <<'EOF'
@@ -195,7 +208,12 @@ wrap() {
 #!/bin/sh
 # ctrain GPU bundle: runs libexec/$2 with the bundle's libraries and Open MPI.
 set -eu
-case \$0 in */*) dir=\${0%/*} ;; *) dir=. ;; esac
+self=\$0
+while [ -L "\$self" ]; do # a symlink to this wrapper (readlink only then)
+  link=\$(readlink "\$self")
+  case \$link in /*) self=\$link ;; *) self=\${self%/*}/\$link ;; esac
+done
+case \$self in */*) dir=\${self%/*} ;; *) dir=. ;; esac
 bundle=\$(cd -P -- "\$dir/.." && pwd -P)
 . "\$bundle/libexec/env.sh"
 exec "\$bundle/libexec/$2" "\$@"

@@ -25,7 +25,7 @@ if [ "${GPU_BUNDLE_INNER:-}" = 1 ]; then
   . "$src/tests/integration/mpi_env.sh"
   mount --make-rprivate /
   for d in dev proc sys; do mount --rbind "/$d" "$room/$d"; done
-  for f in $GPU_BUNDLE_CUDA_FILES; do mount --bind "$f" "$room/usr/local/cuda/lib64/${f##*/}"; done
+  for bind in $GPU_BUNDLE_BINDS; do mount --bind -o ro "${bind%%:*}" "$room${bind#*:}"; done
   fail=0
   # room_run NAME CMD...: CMD in the room with an empty environment; its
   # output in $logs/NAME.txt, printed if it fails.
@@ -66,6 +66,17 @@ if [ "${GPU_BUNDLE_INNER:-}" = 1 ]; then
     done"
   check "with env.sh every bundled binary, library and component resolves" \
     sh -c "! grep -E 'not found|FAILED' '$logs/ldd_bundle.txt'"
+  # NCCL: the machine's when the loader finds one, else the bundle's lib/nccl.
+  if [ -n "$GPU_BUNDLE_NCCL" ]; then
+    nccl_of() { sed -n "\|^== $B/libexec/ctrain\$|,/^==/s|.*libnccl.so.2 => \([^ ]*\).*|\1|p" "$1"; }
+    [ -e "$room$B/lib/nccl/libnccl.so.2" ] && check "without a NCCL of the machine's, the bundle's: $(nccl_of "$logs/ldd_bundle.txt")" \
+      test "$(nccl_of "$logs/ldd_bundle.txt")" = "$B/lib/nccl/libnccl.so.2"
+    room_run ldd_nccl /bin/sh -c "LD_LIBRARY_PATH=\${LD_LIBRARY_PATH:+\$LD_LIBRARY_PATH:}/usr/local/nccl/lib
+      bundle=$B; . $B/libexec/env.sh; echo '== $B/libexec/ctrain'
+      LD_TRACE_LOADED_OBJECTS=1 exec /lib64/ld-linux-x86-64.so.2 $B/libexec/ctrain"
+    check "with a NCCL of the machine's on LD_LIBRARY_PATH, that one: $(nccl_of "$logs/ldd_nccl.txt")" \
+      test "$(nccl_of "$logs/ldd_nccl.txt")" = /usr/local/nccl/lib/libnccl.so.2
+  fi
   room_run version "$B/bin/ctrain" --version
   check "$(head -n 1 "$logs/version.txt")" grep -q '^ctrain ' "$logs/version.txt"
   room_run prepare "$B/bin/ctrain" prepare synthetic /tmp/d.h5 --train 256 --test 64 --seed 3
@@ -162,19 +173,25 @@ start=$(date +%s)
 tar -xzf "$tmp/b.tar.gz" -C "$room/opt"
 echo "ok: unpacked in $(($(date +%s) - start)) s: $(du -sh "$room/opt/ctrain-gpu" | cut -f1)"
 
-# Without the bundle's CUDA libraries the room gets the toolkit's, as a machine
-# with the toolkit would have; bound read-only in the namespace, not copied.
-cuda_files="" ldpath=""
-if [ "$mode" = none ]; then
-  mkdir -p "$room/usr/local/cuda/lib64"
-  cuda_files=$(ldd "$ctrain" | awk '$1 ~ /^lib(cudart|cublas|cublasLt|nccl)\.so/ {print $3}' | tr '\n' ' ')
-  for f in $cuda_files; do : >"$room/usr/local/cuda/lib64/${f##*/}"; done
-  ldpath=/usr/local/cuda/lib64
-fi
+# The machine's NCCL, as a pip-installed nvidia-nccl has it (the toolkit's,
+# bound read-only in the namespace, not copied); used by the NCCL check, and
+# with CUDA libraries left out of the bundle, by every run, with the
+# toolkit's runtime and cuBLAS in /usr/local/cuda/lib64.
+binds="" ldpath="" nccl=""
+for f in $(ldd "$ctrain" | awk '$1 ~ /^lib(cudart|cublas|cublasLt|nccl)\.so/ {print $3}'); do
+  case $f in
+    */libnccl.so*) nccl=$f dest=/usr/local/nccl/lib ;;
+    *) dest=/usr/local/cuda/lib64 ;;
+  esac
+  mkdir -p "$room$dest"
+  : >"$room$dest/${f##*/}"
+  binds="$binds $f:$dest/${f##*/}"
+done
+[ "$mode" = none ] && ldpath=/usr/local/cuda/lib64:/usr/local/nccl/lib
 
 start=$(date +%s)
 GPU_BUNDLE_INNER=1 GPU_BUNDLE_ROOM=$room GPU_BUNDLE_LOGS=$tmp/logs GPU_BUNDLE_CHROOT=$chroot_bin \
-  GPU_BUNDLE_CUDA_FILES=$cuda_files GPU_BUNDLE_LDPATH=$ldpath $ns sh "$0" "$ctrain" "$src" || fail=1
+  GPU_BUNDLE_BINDS=$binds GPU_BUNDLE_LDPATH=$ldpath GPU_BUNDLE_NCCL=$nccl $ns sh "$0" "$ctrain" "$src" || fail=1
 echo "room checks: $(($(date +%s) - start)) s"
 [ "$fail" -eq 0 ] && echo "ok: the bundle runs in a room without the Debian packages"
 exit "$fail"
