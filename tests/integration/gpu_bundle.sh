@@ -4,9 +4,11 @@
 # /bin/sh (dash), /etc/passwd, group and hosts, and /dev, /proc, /sys, /tmp
 # bound in a private mount namespace (unshare -m as root, else
 # --mount --map-root-user): no Open MPI, PMIx, HDF5, OpenBLAS, jansson, jpeg,
-# png, gomp, gfortran, libstdc++, CUDA or NCCL but the bundle's. In it, with
-# env -i: the loader lists the unwrapped binary's libraries as not found; through the
-# wrappers every library and Open MPI / PMIx component resolves, ctrain
+# png, gomp, gfortran, libstdc++, CUDA or NCCL but the bundle's (and, off the
+# loader's path, the toolkit's NCCL playing the machine's for one check). In
+# it, with env -i: the loader lists the unwrapped binary's libraries as not
+# found; through the wrappers every library and Open MPI / PMIx component
+# resolves, NCCL is the machine's if it has one, else the bundle's, ctrain
 # --version, prepare and a 20-step CPU train run, the same on 2 ranks under
 # the bundle's mpirun, and mpirun's error help text comes from its help files.
 #   GPU_BUNDLE_CUDA=none  pack without the CUDA libraries (faster) and give the
@@ -57,7 +59,8 @@ if [ "${GPU_BUNDLE_INNER:-}" = 1 ]; then
       exit 1
     fi
   done
-  echo "ok: the room is clean: without the wrapper, $(grep -c 'not found' "$logs/ldd_bare.txt") of ctrain's libraries are not found"
+  echo "ok: the room is clean: without the wrapper ctrain's libraries are not found:" \
+    "$(awk '/not found/ {printf "%s ", $1}' "$logs/ldd_bare.txt")"
   # Through the bundle's environment everything resolves: binaries, libraries, components.
   room_run ldd_bundle /bin/sh -c "bundle=$B; . $B/libexec/env.sh
     for f in $B/libexec/* $B/lib/*.so* $B/lib/*/*.so*; do
@@ -91,6 +94,13 @@ if [ "${GPU_BUNDLE_INNER:-}" = 1 ]; then
   room_run train2 "$B/bin/mpirun" $(mpi_args) -np 2 $train --set run.dir=/tmp/r2
   check "20 steps on 2 ranks under the bundle's mpirun: $(grep '^timing:' "$logs/train2.txt")" \
     sh -c "grep -q ' 2 ranks' '$logs/train2.txt' && test -f '$room/tmp/r2/checkpoints/step_00000020.h5'"
+  # With CUDA: the bundle's (or machine's) runtime loads and, with no driver
+  # in the room, says so; auto falls back to the CPU.
+  if [ -n "$GPU_BUNDLE_NCCL" ]; then
+    # shellcheck disable=SC2086 # $train is words
+    room_run auto $train --set run.dir=/tmp/r3 --set train.max_steps=2 --set run.device=auto
+    check "$(head -n 1 "$logs/auto.txt")" grep -q '^device: cpu (auto: cuda' "$logs/auto.txt"
+  fi
   # Help text from share/openmpi, not "Sorry! You were supposed to get help about".
   # shellcheck disable=SC2046
   env -i PATH=/usr/bin:/bin HOME=/tmp "$chroot_bin" "$room" "$B/bin/mpirun" $(mpi_args) -np 1 /no/such/binary \
@@ -99,7 +109,7 @@ if [ "${GPU_BUNDLE_INNER:-}" = 1 ]; then
     sh -c "grep -q 'could not access' '$logs/help.txt' && ! grep -q 'supposed to get help' '$logs/help.txt'" ||
     cat "$logs/help.txt"
   check "Open MPI and PMIx print no warnings" \
-    sh -c "! grep -i 'component was not found\|unable to be opened\|supposed to get help\|WARNING' '$logs'/train*.txt"
+    sh -c "! grep 'component was not found\|unable to be opened\|supposed to get help\|^WARNING' '$logs'/train*.txt"
   exit "$fail"
 fi
 
@@ -181,7 +191,7 @@ binds="" ldpath="" nccl=""
 for f in $(ldd "$ctrain" | awk '$1 ~ /^lib(cudart|cublas|cublasLt|nccl)\.so/ {print $3}'); do
   case $f in
     */libnccl.so*) nccl=$f dest=/usr/local/nccl/lib ;;
-    *) dest=/usr/local/cuda/lib64 ;;
+    *) [ "$mode" = none ] || continue; dest=/usr/local/cuda/lib64 ;;
   esac
   mkdir -p "$room$dest"
   : >"$room$dest/${f##*/}"
