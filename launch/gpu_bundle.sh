@@ -141,6 +141,7 @@ done
 
 # --- wrappers ------------------------------------------------------------------------
 cat >"$B/libexec/env.sh" <<'EOF'
+# shellcheck shell=sh disable=SC2154 # $bundle is the caller's
 # Sourced by the bundle's bin/* wrappers with $bundle set: points the loader,
 # Open MPI and PMIx at the bundle. Also usable by hand:
 #   bundle=/path/to/ctrain-gpu; . "$bundle/libexec/env.sh"
@@ -154,7 +155,9 @@ if [ "${CTRAIN_BUNDLE:-}" != "$bundle" ]; then # not again under bin/mpirun
   if [ "${CTRAIN_NCCL:-auto}" = auto ] && [ -e "$bundle/lib/nccl/libnccl.so.2" ]; then
     have=""
     for ldc in /sbin/ldconfig /usr/sbin/ldconfig; do
-      if [ -x "$ldc" ] && "$ldc" -p 2>/dev/null | grep -q 'libnccl\.so\.2 '; then have=1; fi
+      if [ -x "$ldc" ]; then
+        case $("$ldc" -p 2>/dev/null) in *"libnccl.so.2 "*) have=1 ;; esac
+      fi
     done
     [ -n "$have" ] || lp=$lp:$bundle/lib/nccl
   fi
@@ -217,6 +220,7 @@ while [ -L "\$self" ]; do # a symlink to this wrapper (readlink only then)
 done
 case \$self in */*) dir=\${self%/*} ;; *) dir=. ;; esac
 bundle=\$(cd -P -- "\$dir/.." && pwd -P)
+# shellcheck disable=SC1091
 . "\$bundle/libexec/env.sh"
 exec "\$bundle/libexec/$2" "\$@"
 EOF
