@@ -27,3 +27,10 @@ add_test(NAME integration/eval_ranks
   COMMAND ${CTRAIN_IT}/eval_ranks.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
 set_tests_properties(integration/eval_ranks PROPERTIES LABELS "integration;mpi" TIMEOUT 600
   ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
+# launch/gpu_bundle.sh's tarball in a chroot holding only glibc (unshare -m):
+# ctrain, prepare, 20 steps on 1 and 2 ranks (the bundle's mpirun). Skips
+# (77) where no mount namespace can be made.
+add_test(NAME integration/gpu_bundle
+  COMMAND ${CTRAIN_IT}/gpu_bundle.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
+set_tests_properties(integration/gpu_bundle PROPERTIES LABELS "integration;mpi" TIMEOUT 300
+  SKIP_RETURN_CODE 77 ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
