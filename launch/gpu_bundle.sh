@@ -6,10 +6,12 @@
 # configs and a README.
 #   launch/gpu_bundle.sh [BUILD_DIR] [OUT.tar.gz]
 # defaults build/ and BUILD_DIR/ctrain-gpu-bundle.tar.gz. Environment:
-#   CTRAIN_BUNDLE_CUDA=toolkit  (default) the CUDA toolkit's runtime, cuBLAS
-#                               and NCCL go in too, when the binaries link them
-#                     =none     they stay out, for a machine with the toolkit
-#                               (CUDA 13: 25 MB instead of 616 MB, most of it cuBLASLt)
+#   CTRAIN_BUNDLE_CUDA=none     (default) the CUDA runtime, cuBLAS and NCCL stay
+#                               out: a GPU machine has the driver and the CUDA
+#                               runtime (25 MB with CUDA 13)
+#                     =toolkit  the toolkit's runtime, cuBLAS and NCCL go in too,
+#                               for a machine with the driver alone (616 MB,
+#                               most of it cuBLASLt)
 #   CTRAIN_BUNDLE_GZIP=6        gzip level (1 is 2x faster, 15 % bigger)
 set -eu
 me=launch/gpu_bundle.sh
@@ -23,7 +25,7 @@ root=$(cd "$(dirname "$0")/.." && pwd -P)
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$here/$1" ;; esac; }
 build=$(abspath "${1:-$root/build}")
 out=$(abspath "${2:-$build/ctrain-gpu-bundle.tar.gz}")
-cuda_mode=${CTRAIN_BUNDLE_CUDA:-toolkit}
+cuda_mode=${CTRAIN_BUNDLE_CUDA:-none}
 level=${CTRAIN_BUNDLE_GZIP:-6}
 case $cuda_mode in toolkit | none) ;; *) die "CTRAIN_BUNDLE_CUDA is '$cuda_mode', want toolkit or none" ;; esac
 case $level in [1-9]) ;; *) die "CTRAIN_BUNDLE_GZIP is '$level', want 1..9" ;; esac
