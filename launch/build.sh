@@ -1,5 +1,6 @@
 #!/bin/sh
-# Configures and builds ctrain into build/ (the binary is build/ctrain). The
+# Configures and builds ctrain into build/ (the binary is build/ctrain);
+# arguments go to CMake's configure step (e.g. -DCTRAIN_GPU_TESTS=ON). The
 # compiler's output (with nvcc, hundreds of ptxas lines) goes to build/build.log;
 # one line per stage here, and the log's last lines and path on failure.
 set -eu
@@ -16,7 +17,7 @@ stage() {
   fi
 }
 : >"$log"
-stage "configuring (log: $log)" cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+stage "configuring (log: $log)" cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"
 grep -E '^-- ctrain:' "$log" || true
 stage "compiling on $(nproc) cores" cmake --build build -j"$(nproc)"
 echo "build: done, build/ctrain"

@@ -77,6 +77,23 @@ extern "C" void *cuda_backend_stream(const struct ops_backend *be) {
   return (void *)state_of(be)->stream;
 }
 
+extern "C" double cuda_backend_time_ms(const struct ops_backend *be, void (*issue)(void *),
+                                       void *arg) {
+  cudaStream_t st = state_of(be)->stream;
+  cudaEvent_t from, to;
+  float ms = 0.0f;
+  CUDA_CHECK(cudaEventCreate(&from));
+  CUDA_CHECK(cudaEventCreate(&to));
+  CUDA_CHECK(cudaEventRecord(from, st));
+  issue(arg);
+  CUDA_CHECK(cudaEventRecord(to, st));
+  CUDA_CHECK(cudaEventSynchronize(to));
+  CUDA_CHECK(cudaEventElapsedTime(&ms, from, to));
+  CUDA_CHECK(cudaEventDestroy(from));
+  CUDA_CHECK(cudaEventDestroy(to));
+  return ms;
+}
+
 extern "C" int cuda_backend_probe(char *msg, size_t len) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);

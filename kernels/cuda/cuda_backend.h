@@ -39,6 +39,11 @@ void cuda_backend_close(const struct ops_backend *be);
  * collectives on device memory (comm/nccl.h) are ordered after it. */
 void *cuda_backend_stream(const struct ops_backend *be);
 
+/* Device time in ms of the work `issue(arg)` puts on be's stream, between
+ * two CUDA events around it (waits for the second): what the GPU spent,
+ * not the host's launch overhead. For profiles (bench_step --profile). */
+double cuda_backend_time_ms(const struct ops_backend *be, void (*issue)(void *), void *arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device_required.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/ops_shared.h"
 
@@ -15,7 +16,14 @@ struct ops_ctx cctx = {.threads = 1}, gctx = {.threads = 1};
 int failures = 0;
 static uint64_t seed = 1;
 
+#ifdef CTRAIN_GPU_TEST
+/* On hardware (ops_compare.h): EXACT widens for FMA contraction and CUDA's
+ * math library, GEMM for cuBLAS's own algorithms (split-K reorders sums;
+ * K <= ~600 O(1) terms still stay under 4e-5 relative). */
+const double RTOL[] = {1e-4, 1e-5, 1e-5}, ATOL[] = {1e-5, 1e-5, 1e-6};
+#else
 const double RTOL[] = {1e-4, 1e-5, 1e-6}, ATOL[] = {1e-5, 1e-5, 0.0};
+#endif
 
 float *hrand(size_t n) {
   float *x = malloc((n ? n : 1) * sizeof *x);
@@ -84,11 +92,8 @@ void scratch(size_t cpu_floats, size_t gpu_floats) {
 }
 
 void oc_open(void) {
+  device_required();
   char msg[256];
-  if (cuda_backend_probe(msg, sizeof msg)) {
-    fprintf(stderr, "the emulated device does not answer: %s\n", msg);
-    exit(1);
-  }
   CPU = ops_cpu();
   if (!(GPU = cuda_backend_open(0, msg, sizeof msg))) {
     fprintf(stderr, "%s\n", msg);

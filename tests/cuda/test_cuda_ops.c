@@ -46,6 +46,33 @@ static void test_matmul(void) {
     }
 }
 
+/* cuda_backend_time_ms: the work it times is done when it returns (the
+ * product is right), and the time is a finite non-negative figure. */
+struct timed_gemm {
+  int m, n, k;
+  const float *a, *b;
+  float *c;
+};
+static void timed_gemm_issue(void *arg) {
+  const struct timed_gemm *g = arg;
+  GPU->matmul(&gctx, 0, 0, g->m, g->n, g->k, 1.0f, g->a, g->k, g->b, g->n, 0.0f, g->c, g->n);
+}
+static void test_timed(void) {
+  const int m = 19, n = 23, k = 31;
+  struct t a = mk((size_t)m * k), b = mk((size_t)k * n), c = mk((size_t)m * n);
+  CPU->matmul(&cctx, 0, 0, m, n, k, 1.0f, a.h, k, b.h, n, 0.0f, c.h, n);
+  struct timed_gemm g = {m, n, k, a.d, b.d, c.d};
+  double ms = cuda_backend_time_ms(GPU, timed_gemm_issue, &g);
+  CMP("matmul timed by cuda_backend_time_ms", c, GEMM);
+  if (!(ms >= 0 && ms < 1e6)) {
+    fprintf(stderr, "FAIL cuda_backend_time_ms: %g ms\n", ms);
+    failures++;
+  }
+  drop(&a);
+  drop(&b);
+  drop(&c);
+}
+
 /* run.tf32: operands rounded to 10-bit mantissas (relative error <= 2^-11
  * each), so |cuda - cpu| <= 2^-10 sum_k |a||b| plus float32's own
  * rounding (2^-20 of the same sum); and the mode must show: some element
@@ -372,6 +399,7 @@ int main(void) {
   test_memset0();
   test_matmul();
   test_tf32();
+  test_timed();
   test_linear();
   test_conv2d();
   batchnorm_case(3, 5, 37, 0);

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device_required.h"
 #include "graph/graph.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/ops_shared.h"
@@ -99,6 +100,7 @@ int main(void) {
   struct run cpu, gpu;
   memset(&cpu, 0, sizeof cpu);
   memset(&gpu, 0, sizeof gpu);
+  device_required();
   char msg[256];
   const struct ops_backend *cuda = cuda_backend_open(0, msg, sizeof msg);
   if (!cuda) {

@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "data/prepare.h"
+#include "device_required.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "optim/optim.h"
 #include "train/session.h"
@@ -94,6 +95,7 @@ void tc_start(struct tc *t, const struct tc_test *test, int *argc, char ***argv)
     exit(2);
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
+  device_required();
   if (comm_init(&t->c, argc, argv, &e)) {
     fprintf(stderr, "%s\n", e.msg);
     exit(1);
