@@ -24,6 +24,8 @@ expect 2 "did you mean 'train.epochs'" -- train --set train.epoch=3
 expect 2 "run.threads: '100000' is out of range [0, 1024]" -- train --set run.threads=100000
 expect 2 "train.lr: '-0.1' is out of range (0, inf)" -- train --set train.lr=-0.1
 expect 2 "model.dropout: '1.5' is out of range [0, 1)" -- train --set model.dropout=1.5
+expect 2 "run.collectives = nccl needs run.device = cuda" -- train --set data.path="$tmp/good.h5" \
+  --set run.device=cpu --set run.collectives=nccl
 expect 2 "train.batch_size: '0' is out of range [1, " -- train --set train.batch_size=0
 printf '[run]\nthreads = 100000\n' >"$tmp/threads.ini"
 expect 2 "threads.ini:2: run.threads: '100000' is out of range [0, 1024]" -- "$ctrain" train "$tmp/threads.ini"
