@@ -161,7 +161,8 @@ struct graph {
 
   /* planned memory */
   float *params, *grads; /* flat, reverse creation order, same offsets */
-  size_t params_len;
+  size_t params_len;     /* floats in each, 256-byte gaps (zeros) included */
+  size_t params_count;   /* the model's parameters */
   void *buffers;
   size_t buffers_bytes;
   struct host_view buffers_view; /* for checkpoints and broadcasts */

@@ -347,7 +347,7 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
   }
   log_info("ctrain %s: model %s (%zu parameters) on %s, %d ranks x %d threads, batch %d (%d per "
            "rank), %ld steps per epoch, %s",
-           CTRAIN_VERSION, spec.name, g->params_len, t->ops->name, c->size, g->ctx.threads,
+           CTRAIN_VERSION, spec.name, g->params_count, t->ops->name, c->size, g->ctx.threads,
            cfg->train.batch_size, batch, t->batches, reducer_describe(&t->red));
   return CT_OK;
 }

@@ -43,7 +43,19 @@ static void test_structure(void) {
   TU_CHECK(build(&spec, &g, &io, &e) == CT_OK);
   /* W*D+W, V*W, 2 x (8 attention linears W*W+W, fc1 F*W+F, fc2 W*F+W,
    * 3 LayerNorms 2W), V*W+V */
-  TU_CHECK(g.params_len == 3803884);
+  TU_CHECK(g.params_count == 3803884);
+  /* every parameter on a 256-byte boundary of the flat buffer, the gaps
+   * zero, the buffer no longer than the parameters plus the gaps */
+  size_t params = 0, misaligned = 0, end = 0;
+  for (int t = 0; t < g.ntensors; t++) {
+    if (g.tensors[t].kind != TK_PARAM) continue;
+    size_t off = (size_t)((const float *)g.tensors[t].data - g.params);
+    params++;
+    misaligned += (off * sizeof(float)) % 256 != 0;
+    if (off + g.tensors[t].numel > end) end = off + g.tensors[t].numel;
+  }
+  TU_CHECK(misaligned == 0 && end == g.params_len);
+  TU_CHECK(g.params_len >= g.params_count && g.params_len < g.params_count + 64 * params);
   const char *names[] = {"visual_projection.weight",
                          "embedding.weight",
                          "transformer.layers.0.self_attn.query.weight",
