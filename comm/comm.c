@@ -143,8 +143,9 @@ int comm_init(struct comm *c, int *argc, char ***argv, struct ct_err *e) {
   MPI_TRY(MPI_Comm_set_errhandler(c->mpi->world, MPI_ERRORS_RETURN));
   MPI_TRY(MPI_Comm_rank(c->mpi->world, &c->rank));
   c->mpi->rank = c->rank;
-  if (watchdog_create(c->mpi, e)) return e->code;
   MPI_TRY(MPI_Comm_size(c->mpi->world, &c->size));
+  /* One rank makes no collective calls, so it needs no timer (nor its thread). */
+  if (c->size > 1 && watchdog_create(c->mpi, e)) return e->code;
   MPI_TRY(MPI_Comm_split_type(c->mpi->world, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL,
                               &c->mpi->node));
   MPI_TRY(MPI_Comm_rank(c->mpi->node, &c->local_rank));
