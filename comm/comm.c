@@ -1,10 +1,15 @@
 /* comm.c — MPI start-up and collectives, every call checked. */
 #include "comm/comm.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <mpi.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
@@ -23,18 +28,124 @@ static int mpi_fail(struct ct_err *e, int rc, const char *call, const char *file
 
 struct comm_mpi {
   MPI_Comm world, node;
+  double timeout_s; /* run.comm_timeout_s: the longest wait of a collective */
+  int rank;
+  int has_watchdog;
+  timer_t watchdog;           /* armed around each blocking collective */
+  _Atomic(const char *) what; /* the collective it watches, for its message */
 };
+
+void comm_set_timeout(const struct comm *c, double seconds) {
+  if (c->mpi && seconds > 0) c->mpi->timeout_s = seconds;
+}
+
+double comm_timeout(const struct comm *c) {
+  return c->mpi ? c->mpi->timeout_s : COMM_TIMEOUT_DEFAULT_S;
+}
+
+/* Past the deadline: one line, then every rank ends (MPI_Abort), since the
+ * ranks still answering would otherwise wait for the silent one for ever. */
+static _Noreturn void timed_out(const struct comm *c, const char *what, double waited) {
+  log_error("rank %d: %s waited %.0f s for the other ranks; ending the job (run.comm_timeout_s)",
+            c->rank, what, waited);
+  comm_abort(c, CT_ERR_RUNTIME);
+}
+
+/* ---- blocking collectives under a watchdog --------------------------------------------------
+ * The floating-point sums stay blocking MPI_Allreduce: Open MPI's
+ * non-blocking algorithms add the ranks in another order (measured on 3 and
+ * 5 ranks), and the results must stay bitwise what they were. A per-comm
+ * POSIX timer, armed for the call, ends the process past the deadline. It
+ * fires on a thread of its own, which must not call MPI (the library runs
+ * MPI_THREAD_FUNNELED), so it exits: mpirun (or srun --kill-on-bad-exit)
+ * then ends the other ranks, as for any rank that dies. */
+static void watchdog_fire(union sigval v) {
+  struct comm_mpi *m = v.sival_ptr;
+  log_error("rank %d: %s waited %.0f s for the other ranks; ending the job (run.comm_timeout_s)",
+            m->rank, atomic_load(&m->what), m->timeout_s);
+  _exit(CT_ERR_RUNTIME);
+}
+
+static int watchdog_create(struct comm_mpi *m, struct ct_err *e) {
+  struct sigevent sev = {.sigev_notify = SIGEV_THREAD,
+                         .sigev_notify_function = watchdog_fire,
+                         .sigev_value = {.sival_ptr = m}};
+  if (timer_create(CLOCK_MONOTONIC, &sev, &m->watchdog) != 0)
+    return err_set(e, CT_ERR_RUNTIME, "timer_create failed at %s:%d: %s", __FILE__, __LINE__,
+                   strerror(errno));
+  m->has_watchdog = 1;
+  return CT_OK;
+}
+
+/* Arms it for `what` (seconds > 0) or disarms it (0). */
+static int watchdog_set(struct comm_mpi *m, const char *what, double seconds, struct ct_err *e) {
+  if (what) atomic_store(&m->what, what);
+  struct itimerspec its = {{0, 0},
+                           {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)}};
+  if (timer_settime(m->watchdog, 0, &its, NULL) != 0)
+    return err_set(e, CT_ERR_RUNTIME, "timer_settime failed at %s:%d: %s", __FILE__, __LINE__,
+                   strerror(errno));
+  return CT_OK;
+}
+
+/* In-place MPI_SUM of n values of `type` with the blocking call, watched. */
+static int allreduce_sum_watched(const struct comm *c, void *buf, int n, MPI_Datatype type,
+                                 const char *what, struct ct_err *e) {
+  if (watchdog_set(c->mpi, what, c->mpi->timeout_s, e)) return e->code;
+  int rc = MPI_Allreduce(MPI_IN_PLACE, buf, n, type, MPI_SUM, c->mpi->world);
+  if (watchdog_set(c->mpi, NULL, 0, e)) return e->code;
+  if (rc != MPI_SUCCESS)
+    return mpi_fail(e, rc, "MPI_Allreduce(MPI_IN_PLACE, buf, n, type, MPI_SUM, world)", __FILE__,
+                    __LINE__);
+  return CT_OK;
+}
+
+/* ---- non-blocking collectives completed with a deadline ---------------------------------- */
+/* Seconds a wait polls without sleeping: a collective among ranks that keep
+ * up ends within it, as fast as MPI_Wait's own busy polling. */
+#define SPIN_S 1e-3
+
+/* The pause before the next test: 1% of the wait so far (so a wait that ends
+ * costs at most about 1% more than MPI_Wait, and Open MPI, which moves
+ * non-blocking collectives only inside MPI calls, is called often enough),
+ * from 10 us to 1 ms (a long wait for a late rank costs no core). */
+static void pause_for(double waited) {
+  long ns = (long)(waited * 1e7);
+  ns = ns < 10000 ? 10000 : ns > 1000000 ? 1000000 : ns;
+  struct timespec ts = {0, ns};
+  nanosleep(&ts, NULL);
+}
+
+/* Completes the n requests, or ends the job once they have waited longer
+ * than the timeout. Tested at once first: the fast path is MPI_Testall. */
+static int wait_deadline(const struct comm *c, int n, MPI_Request *req, const char *what,
+                         struct ct_err *e) {
+  int done = 0;
+  MPI_TRY(MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE));
+  const double start = MPI_Wtime(), limit = c->mpi->timeout_s;
+  while (!done) {
+    double waited = MPI_Wtime() - start;
+    if (waited > limit) timed_out(c, what, waited);
+    if (waited > SPIN_S) pause_for(waited);
+    MPI_TRY(MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE));
+  }
+  return CT_OK;
+}
 
 int comm_init(struct comm *c, int *argc, char ***argv, struct ct_err *e) {
   int provided;
   memset(c, 0, sizeof *c);
   MPI_TRY(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
   if (!(c->mpi = malloc(sizeof *c->mpi))) return err_set(e, CT_ERR_RUNTIME, "out of memory");
-  *c->mpi = (struct comm_mpi){MPI_COMM_WORLD, MPI_COMM_NULL};
+  *c->mpi = (struct comm_mpi){
+      .world = MPI_COMM_WORLD, .node = MPI_COMM_NULL, .timeout_s = COMM_TIMEOUT_DEFAULT_S};
   /* Errors come back as codes so that we can name the call, then abort. */
   MPI_TRY(MPI_Comm_set_errhandler(c->mpi->world, MPI_ERRORS_RETURN));
   MPI_TRY(MPI_Comm_rank(c->mpi->world, &c->rank));
+  c->mpi->rank = c->rank;
   MPI_TRY(MPI_Comm_size(c->mpi->world, &c->size));
+  /* One rank makes no collective calls, so it needs no timer (nor its thread). */
+  if (c->size > 1 && watchdog_create(c->mpi, e)) return e->code;
   MPI_TRY(MPI_Comm_split_type(c->mpi->world, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL,
                               &c->mpi->node));
   MPI_TRY(MPI_Comm_rank(c->mpi->node, &c->local_rank));
@@ -44,6 +155,7 @@ int comm_init(struct comm *c, int *argc, char ***argv, struct ct_err *e) {
 
 void comm_finalize(struct comm *c) {
   if (c->mpi && c->mpi->node != MPI_COMM_NULL) MPI_Comm_free(&c->mpi->node);
+  if (c->mpi && c->mpi->has_watchdog) timer_delete(c->mpi->watchdog);
   free(c->mpi);
   c->mpi = NULL;
   MPI_Finalize();
@@ -56,15 +168,15 @@ _Noreturn void comm_abort(const struct comm *c, int code) {
 
 int comm_allreduce_sum_f64(const struct comm *c, double *buf, int n, struct ct_err *e) {
   if (c->size == 1) return CT_OK;
-  MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, c->mpi->world));
-  return CT_OK;
+  return allreduce_sum_watched(c, buf, n, MPI_DOUBLE, "MPI_Allreduce (sum)", e);
 }
 
 int comm_allreduce_avg_f32(const struct comm *c, float *buf, size_t n, struct ct_err *e) {
   if (c->size == 1) return CT_OK;
   for (size_t off = 0; off < n; off += INT_MAX) {
     int cnt = (int)(n - off < (size_t)INT_MAX ? n - off : (size_t)INT_MAX);
-    MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf + off, cnt, MPI_FLOAT, MPI_SUM, c->mpi->world));
+    if (allreduce_sum_watched(c, buf + off, cnt, MPI_FLOAT, "MPI_Allreduce (gradient mean)", e))
+      return e->code;
   }
   float inv = 1.0f / (float)c->size;
   for (size_t i = 0; i < n; i++)
@@ -77,7 +189,9 @@ int comm_bcast(const struct comm *c, void *buf, size_t bytes, int root, struct c
   char *p = buf;
   for (size_t off = 0; off < bytes; off += INT_MAX) {
     int cnt = (int)(bytes - off < (size_t)INT_MAX ? bytes - off : (size_t)INT_MAX);
-    MPI_TRY(MPI_Bcast(p + off, cnt, MPI_BYTE, root, c->mpi->world));
+    MPI_Request req;
+    MPI_TRY(MPI_Ibcast(p + off, cnt, MPI_BYTE, root, c->mpi->world, &req));
+    if (wait_deadline(c, 1, &req, "MPI_Bcast", e)) return e->code;
   }
   return CT_OK;
 }
@@ -85,8 +199,9 @@ int comm_bcast(const struct comm *c, void *buf, size_t bytes, int root, struct c
 int comm_any(const struct comm *c, int flag, int *any, struct ct_err *e) {
   *any = flag;
   if (c->size == 1) return CT_OK;
-  MPI_TRY(MPI_Allreduce(&flag, any, 1, MPI_INT, MPI_LOR, c->mpi->world));
-  return CT_OK;
+  MPI_Request req;
+  MPI_TRY(MPI_Iallreduce(&flag, any, 1, MPI_INT, MPI_LOR, c->mpi->world, &req));
+  return wait_deadline(c, 1, &req, "MPI_Allreduce (any rank stopping)", e);
 }
 
 int comm_gather_u64(const struct comm *c, const uint64_t *mine, int n, uint64_t *all,
@@ -95,8 +210,9 @@ int comm_gather_u64(const struct comm *c, const uint64_t *mine, int n, uint64_t 
     memcpy(all, mine, (size_t)n * sizeof *mine);
     return CT_OK;
   }
-  MPI_TRY(MPI_Gather(mine, n, MPI_UINT64_T, all, n, MPI_UINT64_T, 0, c->mpi->world));
-  return CT_OK;
+  MPI_Request req;
+  MPI_TRY(MPI_Igather(mine, n, MPI_UINT64_T, all, n, MPI_UINT64_T, 0, c->mpi->world, &req));
+  return wait_deadline(c, 1, &req, "MPI_Gather", e);
 }
 
 void comm_reduce_sum_cb(void *user, double *buf, int n) {
@@ -164,7 +280,8 @@ int comm_buckets_wait(struct comm_buckets *b, struct ct_err *e) {
     *e = b->err;
     return e->code;
   }
-  MPI_TRY(MPI_Waitall(b->nreq, (MPI_Request *)b->req, MPI_STATUSES_IGNORE));
+  if (wait_deadline(b->c, b->nreq, (MPI_Request *)b->req, "MPI_Waitall (gradient buckets)", e))
+    return e->code;
   b->nreq = 0;
   b->started = 0;
   float inv = 1.0f / (float)b->c->size;

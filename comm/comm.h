@@ -20,6 +20,16 @@ struct comm {
 
 int comm_init(struct comm *c, int *argc, char ***argv, struct ct_err *e);
 void comm_finalize(struct comm *c);
+
+/* Seconds any collective may wait for the other ranks (run.comm_timeout_s;
+ * COMM_TIMEOUT_DEFAULT_S from comm_init). Past it the waiting rank logs one
+ * line naming itself, the collective and the seconds, and ends the job
+ * (comm_abort(c, 1)): a rank that stopped answering must not hang the rest
+ * for ever. The setting lives behind the opaque pointer, so the trainer,
+ * which holds the comm as const, sets it once from its configuration. */
+#define COMM_TIMEOUT_DEFAULT_S 300.0
+void comm_set_timeout(const struct comm *c, double seconds);
+double comm_timeout(const struct comm *c);
 /* Ends every rank: the job must not hang when one rank fails. */
 _Noreturn void comm_abort(const struct comm *c, int code);
 

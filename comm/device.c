@@ -1,11 +1,25 @@
 /* device.c — choosing the backend for run.device. */
 #include "comm/device.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #ifdef CTRAIN_HAVE_CUDA
 #include "kernels/cuda/cuda_backend.h"
+#endif
+
+#ifdef CTRAIN_HAVE_CUDA
+/* Before the first CUDA call: with lazy loading (CUDA 12's default) a
+ * kernel's first launch loads its module, which waits for the device to go
+ * idle, and it never does while an NCCL kernel on the comm stream waits for
+ * a peer that is itself at such a launch: multi-rank runs load every module
+ * at start-up. A value the user set stays. */
+static int cuda_eager_modules(const struct comm *c, struct ct_err *e) {
+  if (c->size > 1 && setenv("CUDA_MODULE_LOADING", "EAGER", 0) != 0)
+    return err_set(e, CT_ERR_RUNTIME, "setenv CUDA_MODULE_LOADING=EAGER failed");
+  return CT_OK;
+}
 #endif
 
 int device_choose(const char *want, int tf32, const struct comm *c, const struct ops_backend **ops,
@@ -19,6 +33,7 @@ int device_choose(const char *want, int tf32, const struct comm *c, const struct
     return CT_OK;
   }
 #ifdef CTRAIN_HAVE_CUDA
+  if (cuda_eager_modules(c, e)) return e->code;
   char msg[256];
   if (cuda_backend_probe(msg, sizeof msg) != 0) {
     if (cuda) return err_set(e, CT_ERR_RUNTIME, "device cuda: %s", msg);

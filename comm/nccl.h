@@ -9,7 +9,19 @@
  * every rank: a collective first waits (cudaEventRecord on the compute
  * stream, cudaStreamWaitEvent on the comm stream) for the compute work
  * issued before the call, and compute work that needs its result waits for
- * the comm stream the same way. The host never blocks on either.
+ * the comm stream the same way. The host never blocks on either, except
+ * in nccl_comm_check and at teardown, and those waits have a deadline.
+ * The comm stream has the greatest priority, so a collective other ranks
+ * wait for is not queued behind this rank's compute.
+ *
+ * Timeout: a collective whose peers stop answering spins on the device for
+ * ever, and so would the host at its next download. nccl_comm_check, which
+ * the trainer calls before each host synchronisation, polls the comm
+ * stream's progress and ncclCommGetAsyncError; after comm_timeout(c)
+ * seconds (run.comm_timeout_s) or on an asynchronous error it aborts the
+ * comm (ncclCommAbort) and fails naming the rank and the collective. In the
+ * emulator, where a collective completes inside the call, the comm's wait
+ * itself has that timeout (ncclEmuCommSetTimeout).
  *
  * Errors: every NCCL and CUDA call is checked; a failure names the
  * call, the file and the line. */
@@ -37,6 +49,11 @@ struct nccl_comm; /* ncclComm_t, the comm stream, its events */
  * against. */
 int nccl_comm_create(struct nccl_comm **out, const struct comm *c, void *compute, struct ct_err *e);
 void nccl_comm_destroy(struct nccl_comm *n);
+
+/* Waits until every collective issued so far has finished: CT_OK, or an
+ * error past the timeout or on an asynchronous NCCL error, after which the
+ * comm is aborted (every later call on it fails; destroy still frees). */
+int nccl_comm_check(struct nccl_comm *n, struct ct_err *e);
 
 /* The sync-BN reduction as the kernels' ops_ctx.reduce_sum callback on
  * device memory: `user` is the struct nccl_comm, `buf` n device doubles,

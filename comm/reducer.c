@@ -106,6 +106,15 @@ int reducer_wait(struct reducer *r, struct ct_err *e) {
   return CT_OK;
 }
 
+int reducer_check(struct reducer *r, struct ct_err *e) {
+#ifdef CTRAIN_HAVE_NCCL
+  if (r->nccl) return nccl_comm_check(r->nccl, e);
+#endif
+  (void)r;
+  (void)e;
+  return CT_OK;
+}
+
 int reducer_bcast(struct reducer *r, void *dev, size_t bytes, struct ct_err *e) {
   const struct comm *c = r->c;
   if (c->size == 1) return CT_OK;

@@ -50,6 +50,12 @@ void reducer_ready(void *user, size_t prefix);
 /* After backward: the mean over ranks is in the gradients (on the device
  * path the optimizer's stream waits for it, the host does not). */
 int reducer_wait(struct reducer *r, struct ct_err *e);
+/* Before the host waits on the backend's stream (a download): on the NCCL
+ * path, waits for the collectives issued so far with run.comm_timeout_s's
+ * deadline (nccl_comm_check), since a download behind a collective whose
+ * peers stopped answering would never return; an error past it. No-op on
+ * the MPI path, whose waits have the deadline already (comm.c). */
+int reducer_check(struct reducer *r, struct ct_err *e);
 /* `bytes` of backend memory from rank 0 to every rank. */
 int reducer_bcast(struct reducer *r, void *dev, size_t bytes, struct ct_err *e);
 /* The ops_ctx.reduce_sum callback for sync BN over the same path; on the

@@ -90,7 +90,8 @@ struct cfg_run {
   int eval_every_epoch;
   char allreduce[16]; /* blocking|bucketed */
   int bucket_kib;
-  char collectives[8]; /* auto|nccl|mpi */
+  char collectives[8];   /* auto|nccl|mpi */
+  double comm_timeout_s; /* a collective's longest wait before the job ends */
 };
 
 struct config {

@@ -96,6 +96,8 @@ const struct key_spec config_keys[] = {
     CHOICE(run, collectives, K_ENUM, "auto", "auto|nccl|mpi",
            "how ranks exchange: auto (NCCL for cuda when built with it, else MPI), nccl, or mpi "
            "(through host memory)"),
+    NUM(run, comm_timeout_s, K_DOUBLE, "300", 1, 86400,
+        "seconds a collective may wait for the other ranks before the job is ended"),
 };
 
 const size_t config_nkeys = sizeof config_keys / sizeof config_keys[0];

@@ -298,6 +298,8 @@ static int trainer_check_rng(struct trainer *t, struct ct_err *e) {
 static int trainer_setup(struct trainer *t, struct ct_err *e) {
   const struct config *cfg = t->cfg;
   const struct comm *c = t->comm;
+  /* Before the first collective, and before NCCL, which takes it too. */
+  comm_set_timeout(c, cfg->run.comm_timeout_s);
   int batch;
   if (spec_rank_batch(cfg, c->size, 1, &batch, e)) return e->code;
   if (c->rank == 0 && mkdir_p(cfg->run.dir, e)) return e->code;
@@ -377,6 +379,10 @@ static int train_step(struct trainer *t, int rows, double lr, double beta1, stru
  * gradient (its parameters are then no longer worth a checkpoint). */
 static int trainer_check_finite(struct trainer *t, struct ct_err *e) {
   int64_t bad[2];
+  /* Every host synchronisation starts here: a download behind a collective
+   * that never ends would hang, so the collectives finish by the deadline
+   * first. */
+  if (reducer_check(&t->red, e)) return e->code;
   t->ops->download(t->ops, bad, t->bad, sizeof bad);
   /* Every rank's {step, kind} in its own slots, summed: all ranks see all. */
   const struct comm *c = t->comm;

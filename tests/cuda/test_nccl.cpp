@@ -15,10 +15,18 @@
  *   training steps would. Then the blocking form (one bucket).
  * - nccl_reduce_sum_cb (sync BN) on device doubles: the exact sum.
  * - nccl_bcast: an odd number of bytes from rank 1 reaches rank 0 exactly,
- *   and rank 1's copy is unchanged. */
+ *   and rank 1's copy is unchanged.
+ *
+ * `test_nccl timeout` instead: a rank that stops answering. With
+ * comm_set_timeout(c, 2) (run.comm_timeout_s = 2), rank 1 skips a broadcast
+ * that rank 0 makes; rank 0's fails after 2 s (not the emulator's default
+ * 300), naming rank 0 and ncclBroadcast, and rank 1, polling
+ * nccl_comm_check meanwhile, sees the comm stopped (ncclCommGetAsyncError),
+ * which aborts it (ncclCommAbort). Both then end cleanly. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "comm/nccl.h"
 #include "kernels/cuda/cuda_backend.h"
@@ -183,6 +191,74 @@ static void test_bcast(const struct comm *c, struct nccl_comm *nc) {
   CUDA_OK(cudaFree(dev));
 }
 
+static double now_s() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+enum { TIMEOUT_S = 2, SLACK_S = 10 };
+
+/* Rank 0: the broadcast rank 1 never joins. */
+static void timeout_rank0(struct nccl_comm *nc, unsigned char *dev) {
+  struct ct_err e = {};
+  double t0 = now_s();
+  int rc = nccl_bcast(nc, dev, 64, 0, &e);
+  double took = now_s() - t0;
+  CHECK(rc != CT_OK, "nccl_bcast succeeded without rank 1");
+  CHECK(took >= TIMEOUT_S && took < TIMEOUT_S + SLACK_S, "nccl_bcast failed after %.1f s, not %d",
+        took, TIMEOUT_S);
+  CHECK(strstr(e.msg, "rank 0: ncclBroadcast waited 2 s for the other ranks (run.comm_timeout_s)"),
+        "the message names neither the rank, the collective nor the timeout: %s", e.msg);
+  printf("rank 0: the broadcast failed after %.1f s: %s\n", took, e.msg);
+  struct ct_err after = {};
+  CHECK(nccl_comm_check(nc, &after) != CT_OK, "nccl_comm_check passed on a stopped comm");
+  printf("rank 0: then nccl_comm_check: %s\n", after.msg);
+}
+
+/* Rank 1: skips the broadcast and polls until rank 0's timeout stops the
+ * comm. */
+static void timeout_rank1(struct nccl_comm *nc) {
+  struct ct_err e = {};
+  double t0 = now_s();
+  int rc;
+  while ((rc = nccl_comm_check(nc, &e)) == CT_OK && now_s() - t0 < TIMEOUT_S + SLACK_S) {
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
+  CHECK(rc != CT_OK, "rank 1's comm still works %d s after rank 0's timeout", SLACK_S);
+  CHECK(strstr(e.msg, "rank 1: the NCCL comm failed") && strstr(e.msg, "rank 0: ncclBroadcast"),
+        "rank 1's message does not name the stop: %s", e.msg);
+  printf("rank 1: nccl_comm_check after %.1f s: %s\n", now_s() - t0, e.msg);
+}
+
+static int test_timeout(struct comm *c) {
+  comm_set_timeout(c, TIMEOUT_S);
+  char msg[256];
+  const struct ops_backend *be = cuda_backend_open(0, msg, sizeof msg);
+  struct nccl_comm *nc = nullptr;
+  struct ct_err e = {};
+  if (!be || nccl_comm_create(&nc, c, cuda_backend_stream(be), &e)) {
+    fprintf(stderr, "rank %d: %s\n", c->rank, be ? e.msg : msg);
+    comm_abort(c, 1);
+  }
+  unsigned char *dev = nullptr;
+  CUDA_OK(cudaMalloc(&dev, 64));
+  if (c->rank == 0)
+    timeout_rank0(nc, dev);
+  else
+    timeout_rank1(nc);
+  nccl_comm_destroy(nc); /* aborted on both ranks: frees without waiting */
+  CUDA_OK(cudaFree(dev));
+  cuda_backend_close(be);
+  int any = 0;
+  comm_any(c, failures != 0, &any, &e);
+  if (c->rank == 0 && !any)
+    printf("NCCL timeout: a skipped collective failed within run.comm_timeout_s on both ranks\n");
+  comm_finalize(c);
+  return any ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   struct comm c;
   struct ct_err e = {};
@@ -194,6 +270,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "test_nccl runs on 2 ranks (mpirun -np 2), not %d\n", c.size);
     comm_abort(&c, 2);
   }
+  if (argc > 1 && strcmp(argv[1], "timeout") == 0) return test_timeout(&c);
   test_shim(&c);
   char msg[256];
   const struct ops_backend *be = cuda_backend_open(0, msg, sizeof msg);

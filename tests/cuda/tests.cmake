@@ -75,6 +75,14 @@ target_link_libraries(test_nccl PRIVATE ${cuda_emu_whole} ctrain_core)
 add_test(NAME cuda/test_nccl COMMAND ${cuda_emu_mpirun} $<TARGET_FILE:test_nccl>)
 set_tests_properties(cuda/test_nccl PROPERTIES LABELS cuda-emu TIMEOUT 120
   ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")
+# A rank that stops answering (run.comm_timeout_s = 2, test_nccl.cpp): rank
+# 0's broadcast fails within seconds, not at the shim's default 300 (past
+# the TIMEOUT), and rank 1 sees the comm stopped; both end cleanly.
+add_test(NAME cuda/test_nccl_timeout COMMAND ${cuda_emu_mpirun} $<TARGET_FILE:test_nccl> timeout)
+set_tests_properties(cuda/test_nccl_timeout PROPERTIES LABELS cuda-emu TIMEOUT 60
+  PASS_REGULAR_EXPRESSION "NCCL timeout: a skipped collective failed within run.comm_timeout_s"
+  FAIL_REGULAR_EXPRESSION "FAIL "
+  ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")
 # The trainer's MPI path for device memory (run.collectives = mpi): emulated
 # cuda against cpu, 2 ranks, sync BN, bucketed; never over NCCL.
 add_executable(test_mpi_cuda_train ${CMAKE_CURRENT_LIST_DIR}/test_mpi_cuda_train.c

@@ -22,6 +22,13 @@ add_test(NAME integration/disk_full
   COMMAND ${CTRAIN_IT}/disk_full.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
 set_tests_properties(integration/disk_full PROPERTIES LABELS integration TIMEOUT 300
   SKIP_RETURN_CODE 77 ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
+# A rank that stops answering (SIGSTOP) ends the job within
+# run.comm_timeout_s (5 s) with one line naming the collective; `timeout`
+# turns a hang into a failure well before ctest's TIMEOUT.
+add_test(NAME integration/comm_timeout
+  COMMAND timeout -k 5 120 ${CTRAIN_IT}/comm_timeout.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
+set_tests_properties(integration/comm_timeout PROPERTIES LABELS "integration;mpi" TIMEOUT 180
+  ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
 # eval on 1, 2 and 3 ranks: the same counts and loss (mpirun --oversubscribe).
 add_test(NAME integration/eval_ranks
   COMMAND ${CTRAIN_IT}/eval_ranks.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})

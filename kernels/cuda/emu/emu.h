@@ -264,4 +264,18 @@ using emu::cudaStreamDestroy;
 using emu::cudaStreamSynchronize;
 using emu::cudaStreamWaitEvent;
 
+/* ---- stream priorities and event queries (comm/nccl.cu's comm stream) -------------------- */
+/* Never returned here (every stream is complete), but compared against. */
+constexpr cudaError_t cudaErrorNotReady = static_cast<cudaError_t>(600);
+namespace emu {
+/* One priority, 0, as on a device without priorities. */
+cudaError_t cudaDeviceGetStreamPriorityRange(int *least, int *greatest);
+cudaError_t cudaStreamCreateWithPriority(cudaStream_t *s, unsigned flags, int priority);
+/* cudaSuccess: the work e captured is done, as it always is here. */
+cudaError_t cudaEventQuery(cudaEvent_t e);
+} // namespace emu
+using emu::cudaDeviceGetStreamPriorityRange;
+using emu::cudaEventQuery;
+using emu::cudaStreamCreateWithPriority;
+
 #endif

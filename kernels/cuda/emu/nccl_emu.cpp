@@ -74,6 +74,8 @@ struct nccl_comm {
   char *data; /* nranks staging areas of CHUNK bytes */
   size_t bytes;
   char last_error[512];
+  double timeout;           /* seconds a wait may take */
+  const char *timeout_from; /* the setting it comes from, for the message */
 };
 
 namespace {
@@ -101,7 +103,7 @@ ncclResult_t comm_stop(header *h, int rank, ncclResult_t rc, const char *what) {
  * passes (then it stops the comm with `late`). */
 template <class F>
 ncclResult_t wait(ncclComm_t c, const char *what, F done, ncclResult_t late = ncclRemoteError) {
-  double start = now(), limit = timeout_s();
+  double start = now(), limit = c->timeout;
   for (long iter = 0;; iter++) {
     if (done()) return ncclSuccess;
     if (int rc = c->h->failed.load(std::memory_order_acquire); rc > 0)
@@ -109,8 +111,11 @@ ncclResult_t wait(ncclComm_t c, const char *what, F done, ncclResult_t late = nc
     pause_briefly(iter);
     if (iter % 256) continue;
     if (now() - start > limit) {
-      comm_fail(c, late, "%s: no progress for %.0f s (CTRAIN_NCCL_EMU_TIMEOUT)", what, limit);
-      return comm_stop(c->h, c->rank, late, c->last_error);
+      char why[256]; /* comm_stop names the rank itself */
+      std::snprintf(why, sizeof why, "%s waited %.0f s for the other ranks (%s)", what, limit,
+                    c->timeout_from);
+      comm_fail(c, late, "rank %d: %s", c->rank, why);
+      return comm_stop(c->h, c->rank, late, why);
     }
   }
 }
@@ -269,7 +274,8 @@ ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int
   if (!comm || nranks < 1 || nranks > MAX_RANKS || rank < 0 || rank >= nranks)
     return ncclInvalidArgument;
   *comm = nullptr;
-  ncclComm_t c = new nccl_comm{rank, nranks, "", nullptr, nullptr, 0, ""};
+  ncclComm_t c = new nccl_comm{
+      rank, nranks, "", nullptr, nullptr, 0, "", timeout_s(), "CTRAIN_NCCL_EMU_TIMEOUT"};
   ncclResult_t rc = ncclSuccess;
   if (std::strncmp(id.internal, PREFIX, sizeof PREFIX - 1) ||
       !std::memchr(id.internal, 0, sizeof id.internal))
@@ -355,5 +361,26 @@ const char *ncclGetErrorString(ncclResult_t result) {
 }
 
 const char *ncclGetLastError(ncclComm_t comm) { return comm ? comm->last_error : ""; }
+
+ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *asyncError) {
+  if (!comm || !asyncError) return ncclInvalidArgument;
+  int rc = comm->h->failed.load(std::memory_order_acquire); /* -1: being written, not yet */
+  *asyncError = rc > 0 ? static_cast<ncclResult_t>(rc) : ncclSuccess;
+  if (rc > 0) comm_fail(comm, *asyncError, "the comm stopped: %s", comm->h->why);
+  return ncclSuccess;
+}
+
+ncclResult_t ncclCommAbort(ncclComm_t comm) {
+  if (!comm) return ncclInvalidArgument;
+  comm_stop(comm->h, comm->rank, ncclRemoteError, "aborted the comm (ncclCommAbort)");
+  return ncclCommDestroy(comm);
+}
+
+ncclResult_t ncclEmuCommSetTimeout(ncclComm_t comm, double seconds, const char *from) {
+  if (!comm || !(seconds > 0) || !from) return ncclInvalidArgument;
+  comm->timeout = seconds;
+  comm->timeout_from = from;
+  return ncclSuccess;
+}
 
 } // namespace emu

@@ -17,8 +17,11 @@
  * Failures: ranks given different ids fail ncclCommInitRank with
  * ncclInvalidUsage (found within a second among the processes of one launch,
  * else at the timeout). No wait lasts for ever: after CTRAIN_NCCL_EMU_TIMEOUT
- * seconds (300 by default) the waiting rank fails with ncclRemoteError and
- * stops the comm, so the other ranks fail too, naming it. Ranks on other
+ * seconds (300 by default; ncclEmuCommSetTimeout sets a comm's own, which
+ * ctrain takes from run.comm_timeout_s) the waiting rank fails with
+ * ncclRemoteError and stops the comm, so the other ranks fail too, naming
+ * it; ncclCommGetAsyncError reports that stop, ncclCommAbort makes one.
+ * Ranks on other
  * hosts are not emulated. Types and enum values are nccl.h's. */
 #ifndef CTRAIN_NCCL_EMU_H
 #define CTRAIN_NCCL_EMU_H
@@ -75,12 +78,25 @@ const char *ncclGetErrorString(ncclResult_t result);
 /* The last failure on `comm` in words (the system error, the rank that
  * stopped the comm, or what was invalid). */
 const char *ncclGetLastError(ncclComm_t comm);
+/* ncclSuccess while the comm works, else the result that stopped it on any
+ * rank (a timeout, an abort). */
+ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *asyncError);
+/* Stops the comm on every rank (their waits fail, naming this rank) and
+ * frees this rank's side, as ncclCommDestroy does. */
+ncclResult_t ncclCommAbort(ncclComm_t comm);
+/* The emulator's alone (no NCCL call has it): the seconds this comm's waits
+ * may take, in place of CTRAIN_NCCL_EMU_TIMEOUT; `from` names the setting in
+ * the timeout's message. */
+ncclResult_t ncclEmuCommSetTimeout(ncclComm_t comm, double seconds, const char *from);
 } // namespace emu
 
 using emu::ncclAllReduce;
 using emu::ncclBroadcast;
+using emu::ncclCommAbort;
 using emu::ncclCommDestroy;
+using emu::ncclCommGetAsyncError;
 using emu::ncclCommInitRank;
+using emu::ncclEmuCommSetTimeout;
 using emu::ncclGetErrorString;
 using emu::ncclGetLastError;
 using emu::ncclGetUniqueId;

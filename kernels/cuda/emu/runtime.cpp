@@ -216,4 +216,20 @@ const char *cudaGetErrorString(cudaError_t e) {
   return "unknown error";
 }
 
+/* ---- stream priorities and event queries (emu.h) ----------------------------------------- */
+cudaError_t cudaDeviceGetStreamPriorityRange(int *least, int *greatest) {
+  if (least) *least = 0;
+  if (greatest) *greatest = 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreateWithPriority(cudaStream_t *s, unsigned flags, int priority) {
+  (void)priority; /* CUDA clamps it into the range, which here is 0 alone */
+  return cudaStreamCreateWithFlags(s, flags);
+}
+
+cudaError_t cudaEventQuery(cudaEvent_t e) {
+  return e ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
+}
+
 } // namespace emu
