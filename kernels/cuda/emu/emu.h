@@ -102,6 +102,23 @@ template <class T> T from_bits(uint64_t b) {
   return v;
 }
 
+/* Device memory is out of the host's reach except during device work
+ * (runtime.cpp): device_begin/device_end bracket it (nested calls count),
+ * and device_touch opens the allocation holding p, if any, until the
+ * outermost device_end. */
+void device_begin();
+void device_end();
+void device_touch(const void *p);
+struct device_scope {
+  device_scope() { device_begin(); }
+  ~device_scope() { device_end(); }
+  device_scope(const device_scope &) = delete;
+  device_scope &operator=(const device_scope &) = delete;
+};
+template <class T> void touch_arg(const T &v) {
+  if constexpr (std::is_pointer_v<T>) device_touch(v);
+}
+
 /* A launch: LAUNCH(k, grid, block, shmem, stream)(args...) copies the
  * arguments once, converted to the kernel's parameter types as a real launch
  * does, and runs the kernel on every thread. */
@@ -115,6 +132,8 @@ template <class... P> struct launcher {
       void (*kernel)(P...);
       std::tuple<std::decay_t<P>...> args;
     } f{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(a)...)};
+    device_scope scope; /* the pointer arguments opened now, the rest when reached */
+    std::apply([](const auto &...x) { (touch_arg(x), ...); }, f.args);
     return launch(
         name, grid, block, shmem,
         [](void *p) {
