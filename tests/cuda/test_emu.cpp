@@ -14,7 +14,8 @@
  *   no-barrier      tree_sum without its barriers: a thread adds a slot before its writer ran
  *                   (threads between barriers run in a random order) -> the same report
  *   dyn-uninit      the same with dynamic shared memory -> the same report
- *   host-deref      host code reads a device buffer -> "host access to device memory" */
+ *   host-deref      host code reads a device buffer -> "host access to device memory"
+ *   block-race      two blocks write one word -> "both write device memory" */
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -128,6 +129,10 @@ __global__ void dyn_uninit(float *x) {
   __syncthreads();
   x[t] = static_cast<float>(s[t] * s[t + 1]);
 }
+
+/* The bug: the output index leaves out the block, so every block writes
+ * the same words (a race on a GPU, whichever block is last wins). */
+__global__ void block_race(float *x) { x[threadIdx.x] = blockIdx.x + 1.0f; }
 
 static float *dev_upload(const std::vector<float> &h) {
   float *d = nullptr;
@@ -307,6 +312,8 @@ int main(int argc, char **argv) {
       std::vector<float> h(256, 1.0f);
       float *in = dev_upload(h);
       LAUNCH(tree_sum, 1, 256, 0, 0)(in, out, 0);
+    } else if (!std::strcmp(argv[1], "block-race")) {
+      LAUNCH(block_race, 3, 32, 0, 0)(x);
     } else if (!std::strcmp(argv[1], "host-deref")) {
       CUDA_CHECK(cudaMemset(x, 0, 100 * sizeof(float)));
       std::printf("x[3] = %g\n", static_cast<double>(x[3])); /* the bug: x is a device pointer */

@@ -534,6 +534,7 @@ cudaError_t launch(const char *name, dim3 grid, dim3 block, size_t shmem, void (
       for (unsigned bx = 0; bx < grid.x; bx++) {
         g_block_idx = uint3{bx, by, bz};
         run_block();
+        block_done(name);
       }
   _mm_setcsr(mxcsr);
   dyn_ptr = nullptr;

@@ -109,6 +109,13 @@ template <class T> T from_bits(uint64_t b) {
 void device_begin();
 void device_end();
 void device_touch(const void *p);
+/* Inside a launch's device_scope, before its pointers are touched: with
+ * more than one block, device memory writes are tracked by block and a word
+ * two blocks write is reported (runtime.cpp). block_done ends a block. */
+void track_blocks(dim3 grid);
+void block_done(const char *kernel);
+/* Atomics may update one word from many blocks. */
+void note_atomic(const void *p, size_t bytes);
 struct device_scope {
   device_scope() { device_begin(); }
   ~device_scope() { device_end(); }
@@ -133,6 +140,7 @@ template <class... P> struct launcher {
       std::tuple<std::decay_t<P>...> args;
     } f{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(a)...)};
     device_scope scope; /* the pointer arguments opened now, the rest when reached */
+    track_blocks(grid);
     std::apply([](const auto &...x) { (touch_arg(x), ...); }, f.args);
     return launch(
         name, grid, block, shmem,
@@ -183,21 +191,25 @@ template <class T> T shfl_(unsigned mask, T var, int src, const char *file, int 
 
 /* ---- atomics: one OS thread runs every fiber, so plain updates are atomic ---------------- */
 template <class T> inline T atomicAdd(T *p, T v) {
+  emu::note_atomic(p, sizeof *p);
   T old = *p;
   *p = old + v;
   return old;
 }
 template <class T> inline T atomicMax(T *p, T v) {
+  emu::note_atomic(p, sizeof *p);
   T old = *p;
   *p = old > v ? old : v;
   return old;
 }
 template <class T> inline T atomicCAS(T *p, T compare, T v) {
+  emu::note_atomic(p, sizeof *p);
   T old = *p;
   *p = old == compare ? v : old;
   return old;
 }
 template <class T> inline T atomicExch(T *p, T v) {
+  emu::note_atomic(p, sizeof *p);
   T old = *p;
   *p = v;
   return old;

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -74,9 +76,42 @@ std::map<uintptr_t, dev_alloc>::iterator holding(uintptr_t a) {
   return a < it->first + it->second.span + page_bytes ? it : allocs.end();
 }
 
+/* Writes by block, in a launch of more than one block (blocks of a GPU run
+ * concurrently, so two writing one word race): allocations open read-only,
+ * a block's first write to a page faults and on_segv saves the page and
+ * opens it; when the block ends (block_done) the words that differ from the
+ * saved page are the block's, checked against the block that last wrote
+ * each in this launch, and the page is read-only again. Words written by
+ * atomics are exempt. A write of the value a word already holds goes unseen
+ * (harmless on a GPU too). */
+struct page_rec {
+  std::vector<uint32_t> saved, writer; /* writer: 1 + linear block id, 0 for none */
+};
+bool tracking = false;
+std::unordered_map<uintptr_t, page_rec> pages; /* pages written in this launch */
+std::vector<uintptr_t> dirty;                  /* pages the running block wrote */
+std::unordered_set<uintptr_t> atomic_words;
+
+/* Page copies without AddressSanitizer's checks: the last page of an
+ * allocation holds its poisoned tail. */
+__attribute__((no_sanitize_address)) void copy_words(uint32_t *dst, const uint32_t *src, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    dst[i] = src[i];
+}
+
+/* A block's first write to page pg in this launch: the page as it was. */
+void save_page(uintptr_t pg) {
+  page_rec &r = pages[pg]; /* the fault is at a kernel's store, never inside malloc */
+  size_t words = page_bytes / 4;
+  if (r.saved.empty()) r.saved.resize(words), r.writer.assign(words, 0);
+  copy_words(r.saved.data(), reinterpret_cast<const uint32_t *>(pg), words);
+  mprotect(reinterpret_cast<void *>(pg), page_bytes, PROT_READ | PROT_WRITE);
+  dirty.push_back(pg);
+}
+
 void open_alloc(uintptr_t base, dev_alloc &d) {
   if (d.open) return;
-  mprotect(reinterpret_cast<void *>(base), d.span, PROT_READ | PROT_WRITE);
+  mprotect(reinterpret_cast<void *>(base), d.span, tracking ? PROT_READ : PROT_READ | PROT_WRITE);
   d.open = true;
   opened.push_back(base); /* capacity reserved by cudaMalloc: no allocation here */
 }
@@ -92,6 +127,7 @@ void on_segv(int, siginfo_t *si, void *) {
     dev_alloc &d = it->second;
     size_t off = a - it->first;
     if (off < d.span && device_depth > 0 && !d.open) return open_alloc(it->first, d);
+    if (off < d.span && device_depth > 0 && tracking) return save_page(a & ~(page_bytes - 1));
     if (off >= d.span)
       std::fprintf(stderr,
                    "emu: access at %p, %zu bytes past the end of a cudaMalloc of %zu bytes\n",
@@ -120,8 +156,56 @@ void init_device_memory() {
 
 void device_begin() { device_depth++; }
 
+void track_blocks(dim3 grid) {
+  tracking = device_depth > 0 && (grid.x > 1 || grid.y > 1 || grid.z > 1);
+}
+
+void note_atomic(const void *p, size_t bytes) {
+  if (!tracking) return;
+  for (size_t i = 0; i < bytes; i += 4)
+    atomic_words.insert((reinterpret_cast<uintptr_t>(p) + i) & ~uintptr_t(3));
+}
+
+namespace {
+[[noreturn]] void report_race(const char *kernel, uintptr_t word, uint32_t other) {
+  auto it = holding(word);
+  unsigned gx = g_grid_dim.x, gy = g_grid_dim.y, o = other - 1;
+  std::fprintf(stderr,
+               "emu: kernel %s: blocks (%u,%u,%u) and (%u,%u,%u) both write device memory at "
+               "%#lx (byte %zu of a cudaMalloc of %zu bytes) in one launch, not by atomics: a "
+               "race on a GPU, whose blocks run concurrently\n",
+               kernel, o % gx, o / gx % gy, o / gx / gy, g_block_idx.x, g_block_idx.y,
+               g_block_idx.z, static_cast<unsigned long>(word), word - it->first, it->second.bytes);
+  std::_Exit(70);
+}
+
+/* The words of page pg the running block (writer id `me`) changed. */
+__attribute__((no_sanitize_address)) void claim_words(const char *kernel, uintptr_t pg, page_rec &r,
+                                                      uint32_t me) {
+  const uint32_t *now = reinterpret_cast<const uint32_t *>(pg);
+  for (size_t i = 0; i < r.saved.size(); i++) {
+    if (now[i] == r.saved[i]) continue;
+    uintptr_t word = pg + 4 * i;
+    if (r.writer[i] && r.writer[i] != me && !atomic_words.count(word))
+      report_race(kernel, word, r.writer[i]);
+    r.writer[i] = me;
+  }
+}
+} // namespace
+
+void block_done(const char *kernel) {
+  uint32_t me = 1 + g_block_idx.x + g_grid_dim.x * (g_block_idx.y + g_grid_dim.y * g_block_idx.z);
+  for (uintptr_t pg : dirty) {
+    claim_words(kernel, pg, pages[pg], me);
+    mprotect(reinterpret_cast<void *>(pg), page_bytes, PROT_READ);
+  }
+  dirty.clear();
+}
+
 void device_end() {
   if (--device_depth) return;
+  if (tracking) pages.clear(), atomic_words.clear(), dirty.clear();
+  tracking = false;
   for (uintptr_t base : opened) {
     auto it = allocs.find(base);
     if (it == allocs.end()) continue; /* freed meanwhile */
