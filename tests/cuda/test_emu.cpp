@@ -2,10 +2,10 @@
  *
  * Without an argument it checks, in process, that barriers, warp shuffles,
  * dynamic and static shared memory, atomics, streams, events, launch limits
- * and cuBLAS's column-major semantics behave as on a GPU, and that a kernel
- * missing a barrier gives a wrong answer. With an argument it runs one kernel
- * that the emulator must stop, and tests.cmake matches the report:
- *   oob        writes one float past a device buffer -> AddressSanitizer
+ * and cuBLAS's column-major semantics behave as on a GPU. With an argument it
+ * runs one kernel that the emulator must stop, and tests.cmake matches the
+ * report:
+ *   oob        writes one float past a device buffer -> AddressSanitizer (use-after-poison)
  *   divergent  half the block calls __syncthreads     -> "divergent barrier"
  *   exited     a thread returns before the barrier    -> "divergent barrier"
  *   warp-mask  a full-mask shuffle in a partial warp   -> "beyond the block's threads"

@@ -9,14 +9,18 @@
  * as a wrong result. The emulator stops the process with a report when
  * threads of a block reach different barriers, when a thread exits while
  * others wait at a barrier, when a warp collective names lanes that cannot
- * take part, and when a launch exceeds the hardware limits (1024 threads per
- * block, 48 KiB of shared memory). Device memory is host heap memory, so
+ * take part, when a launch exceeds the hardware limits (1024 threads per
+ * block, 48 KiB of shared memory), when floating-point arithmetic reads
+ * shared memory no thread of the block wrote (emu.cpp), when two blocks of
+ * a launch write one device word, and when host code touches device memory
+ * (runtime.cpp). Device memory is mmap'd pages with poisoned tails, so
  * AddressSanitizer (the emulator tests build with it) catches out-of-bounds
  * accesses; the fiber switches are announced to it.
  *
  * Static __shared__ variables are function-local statics: blocks run one at
  * a time, so one copy serves every block. They live in the section
- * "emu_shared" so their sizes can be audited per kernel (tests/cuda). */
+ * "emu_shared" so their sizes can be audited per kernel (tests/cuda) and
+ * the emulator can refill them at each block. */
 #ifndef CTRAIN_CUDA_EMU_H
 #define CTRAIN_CUDA_EMU_H
 
