@@ -129,7 +129,11 @@ constexpr uint64_t POISON = uint64_t(POISON_HI) << 32 | POISON_LO;
 constexpr unsigned MXCSR_INVALID_MASK = 0x80;
 
 void poison(unsigned char *p, size_t n) {
-  for (size_t i = 0; i < n; i += 4) {
+  size_t i = 0;
+  if (!(reinterpret_cast<uintptr_t>(p) & 7)) /* the usual case: whole words, every block */
+    for (; i + 8 <= n; i += 8)
+      std::memcpy(p + i, &POISON, 8);
+  for (; i < n; i += 4) {
     uint32_t w = (reinterpret_cast<uintptr_t>(p + i) & 4) ? POISON_HI : POISON_LO;
     std::memcpy(p + i, &w, n - i < 4 ? n - i : 4);
   }
