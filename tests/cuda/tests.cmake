@@ -11,19 +11,32 @@ add_executable(test_emu ${CMAKE_CURRENT_LIST_DIR}/test_emu.cpp)
 target_link_libraries(test_emu PRIVATE ctrain_cuda_emu)
 add_test(NAME cuda/test_emu COMMAND test_emu)
 # The emulator must stop each of these kernels with a report naming the bug.
-foreach(case oob divergent exited warp-mask)
+set(cuda_emu_cases oob divergent exited warp-mask shared-uninit dyn-uninit no-barrier host-deref
+  block-race)
+foreach(case ${cuda_emu_cases})
   add_test(NAME cuda/test_emu_${case} COMMAND test_emu ${case})
 endforeach()
 set_tests_properties(cuda/test_emu_oob PROPERTIES PASS_REGULAR_EXPRESSION
-  "AddressSanitizer: heap-buffer-overflow.*oob_write")
+  "AddressSanitizer: use-after-poison.*oob_write")
 set_tests_properties(cuda/test_emu_divergent PROPERTIES PASS_REGULAR_EXPRESSION
   "divergent barrier: .* waits at __syncthreads at .*test_emu.cpp:[0-9]+, .* at .*test_emu.cpp:[0-9]+")
 set_tests_properties(cuda/test_emu_exited PROPERTIES PASS_REGULAR_EXPRESSION
   "divergent barrier: .* waits at __syncthreads .* but thread [(]5,0,0[)] has exited")
 set_tests_properties(cuda/test_emu_warp-mask PROPERTIES PASS_REGULAR_EXPRESSION
   "names lanes [(]mask 0xffffffff[)] beyond the block's threads")
-set_tests_properties(cuda/test_emu cuda/test_emu_oob cuda/test_emu_divergent cuda/test_emu_exited
-  cuda/test_emu_warp-mask PROPERTIES LABELS cuda-emu TIMEOUT 120 ENVIRONMENT "${cuda_emu_env}")
+set_tests_properties(cuda/test_emu_shared-uninit PROPERTIES PASS_REGULAR_EXPRESSION
+  "kernel shared_uninit, block [(]0,0,0[)]: thread [(]31,0,0[)] reads __shared__ memory that no thread of the block wrote")
+set_tests_properties(cuda/test_emu_dyn-uninit PROPERTIES PASS_REGULAR_EXPRESSION
+  "kernel dyn_uninit, block [(]0,0,0[)]: thread [(]31,0,0[)] reads __shared__ memory that no thread of the block wrote")
+set_tests_properties(cuda/test_emu_no-barrier PROPERTIES PASS_REGULAR_EXPRESSION
+  "kernel tree_sum, block [(]0,0,0[)]: thread [(][0-9]+,0,0[)] reads __shared__ memory that no thread of the block wrote")
+set_tests_properties(cuda/test_emu_host-deref PROPERTIES PASS_REGULAR_EXPRESSION
+  "host access to device memory at 0x[0-9a-f]+ [(]byte 12 of a cudaMalloc of 400 bytes[)](.|\n)*AddressSanitizer: SEGV")
+set_tests_properties(cuda/test_emu_block-race PROPERTIES PASS_REGULAR_EXPRESSION
+  "kernel block_race: blocks [(]0,0,0[)] and [(]1,0,0[)] both write device memory at 0x[0-9a-f]+ [(]byte [0-9]+ of a cudaMalloc of 400 bytes[)] in one launch, not by atomics")
+list(TRANSFORM cuda_emu_cases PREPEND cuda/test_emu_ OUTPUT_VARIABLE cuda_emu_case_tests)
+set_tests_properties(cuda/test_emu ${cuda_emu_case_tests} PROPERTIES LABELS cuda-emu TIMEOUT 120
+  ENVIRONMENT "${cuda_emu_env}")
 
 # Every op of the CUDA backend against the CPU backend, in two tests sharing
 # one harness (tolerances in ops_compare.h).

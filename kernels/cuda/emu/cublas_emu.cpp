@@ -98,6 +98,13 @@ void gemm1(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, 
               c, ldc);
 }
 
+/* Opens the device allocations the product reads and writes. */
+void touch_operands(const float *a, const float *b, const float *c) {
+  device_touch(a);
+  device_touch(b);
+  device_touch(c);
+}
+
 } // namespace
 
 cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
@@ -105,6 +112,8 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
                            const float *b, int ldb, const float *beta, float *c, int ldc) {
   cublasStatus_t s = check(h, ta, tb, m, n, k, alpha, lda, ldb, beta, ldc, 1);
   if (s != CUBLAS_STATUS_SUCCESS) return s;
+  device_scope scope;
+  touch_operands(a, b, c);
   gemm1(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -117,6 +126,8 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
                                          long long stride_c, int batch) {
   cublasStatus_t s = check(h, ta, tb, m, n, k, alpha, lda, ldb, beta, ldc, batch);
   if (s != CUBLAS_STATUS_SUCCESS) return s;
+  device_scope scope;
+  touch_operands(a, b, c);
   for (int i = 0; i < batch; i++)
     gemm1(h, ta, tb, m, n, k, *alpha, a + i * stride_a, lda, b + i * stride_b, ldb, *beta,
           c + i * stride_c, ldc);

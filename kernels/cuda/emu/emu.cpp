@@ -3,7 +3,10 @@
  * runtime.cpp's. */
 #include "kernels/cuda/emu/emu.h"
 
+#include <signal.h>
 #include <sys/mman.h>
+#include <ucontext.h>
+#include <xmmintrin.h>
 
 #include <cstdarg>
 #include <cstdio>
@@ -18,6 +21,11 @@
 #else
 #define EMU_ASAN 0
 #endif
+
+/* The bounds of the section "emu_shared" (every static __shared__ variable);
+ * the linker defines them, weak for a program that declares none. */
+extern "C" unsigned char __start_emu_shared[] __attribute__((weak));
+extern "C" unsigned char __stop_emu_shared[] __attribute__((weak));
 
 #if !defined(__x86_64__)
 #error "the emulator's fiber switch is written for x86-64"
@@ -111,12 +119,138 @@ uint64_t next_random() {
   return z ^ (z >> 31);
 }
 
-void seed_once() {
-  static bool seeded = false;
-  if (seeded) return;
-  seeded = true;
+/* Shared memory holds this at the start of each block, 8 bytes at a time:
+ * bytes 0-3 are a signalling NaN as a float, all 8 a signalling NaN as a
+ * double (bytes 4-7 alone are a quiet NaN as a float: no single pattern is a
+ * signalling NaN both ways). Launches unmask FE_INVALID, so the first
+ * arithmetic on a value no thread of the block wrote traps (on_fpe). */
+constexpr uint32_t POISON_LO = 0x7fa5a5a5u, POISON_HI = 0x7ff4a5a5u;
+constexpr uint64_t POISON = uint64_t(POISON_HI) << 32 | POISON_LO;
+constexpr unsigned MXCSR_INVALID_MASK = 0x80;
+
+void poison(unsigned char *p, size_t n) {
+  size_t i = 0;
+  if (!(reinterpret_cast<uintptr_t>(p) & 7)) /* the usual case: whole words, every block */
+    for (; i + 8 <= n; i += 8)
+      std::memcpy(p + i, &POISON, 8);
+  for (; i < n; i += 4) {
+    uint32_t w = (reinterpret_cast<uintptr_t>(p + i) & 4) ? POISON_HI : POISON_LO;
+    std::memcpy(p + i, &w, n - i < 4 ? n - i : 4);
+  }
+}
+
+bool is_poison32(uint32_t w) { return w == POISON_LO || w == POISON_HI; }
+
+/* The address of the memory operand of the legacy-SSE instruction at the
+ * trapping pc (prefixes, REX, 0F opcode, ModRM, SIB, displacement), or 0. */
+uintptr_t sse_mem_operand(const ucontext_t *uc) {
+  static const int gpr[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP,
+                              REG_RSI, REG_RDI, REG_R8,  REG_R9,  REG_R10, REG_R11,
+                              REG_R12, REG_R13, REG_R14, REG_R15};
+  const greg_t *g = uc->uc_mcontext.gregs;
+  const unsigned char *p = reinterpret_cast<const unsigned char *>(g[REG_RIP]);
+  while (*p == 0x66 || *p == 0xf2 || *p == 0xf3)
+    p++;
+  unsigned rex = (*p & 0xf0) == 0x40 ? *p++ : 0;
+  if (*p++ != 0x0f) return 0;
+  unsigned op = *p++;
+  bool imm8 = op == 0xc2 || op == 0x3a; /* cmpss/cmpsd, 0F 3A (roundss, ...) */
+  if (op == 0x38 || op == 0x3a) p++;
+  unsigned modrm = *p++, mod = modrm >> 6, rm = modrm & 7;
+  if (mod == 3) return 0;
+  uintptr_t ea = 0;
+  int32_t d32;
+  if (rm == 4) {
+    unsigned sib = *p++, idx = (sib >> 3 & 7) | (rex & 2) << 2, base = (sib & 7) | (rex & 1) << 3;
+    if (idx != 4) ea += static_cast<uintptr_t>(g[gpr[idx]]) << (sib >> 6);
+    if ((sib & 7) == 5 && mod == 0) {
+      std::memcpy(&d32, p, 4), p += 4, ea += static_cast<uintptr_t>(static_cast<intptr_t>(d32));
+    } else {
+      ea += static_cast<uintptr_t>(g[gpr[base]]);
+    }
+  } else if (rm == 5 && mod == 0) { /* RIP-relative: from the end of the instruction */
+    std::memcpy(&d32, p, 4), p += 4;
+    return reinterpret_cast<uintptr_t>(p + imm8) +
+           static_cast<uintptr_t>(static_cast<intptr_t>(d32));
+  } else {
+    ea = static_cast<uintptr_t>(g[gpr[rm | (rex & 1) << 3]]);
+  }
+  if (mod == 1) ea += static_cast<uintptr_t>(static_cast<intptr_t>(static_cast<int8_t>(*p)));
+  if (mod == 2) std::memcpy(&d32, p, 4), ea += static_cast<uintptr_t>(static_cast<intptr_t>(d32));
+  return ea;
+}
+
+/* Whether the trapping instruction works on the poison: an XMM register or
+ * its memory operand holds it (the operand was readable: the trap came after
+ * the load). */
+__attribute__((no_sanitize_address)) bool poison_operand(const ucontext_t *uc) {
+  const auto *fp = uc->uc_mcontext.fpregs;
+  for (int r = 0; r < 16; r++) {
+    const uint32_t *e = fp->_xmm[r].element;
+    for (int l = 0; l < 4; l++)
+      if (e[l] == POISON_LO) return true;
+    if ((uint64_t(e[1]) << 32 | e[0]) == POISON || (uint64_t(e[3]) << 32 | e[2]) == POISON)
+      return true;
+  }
+  uintptr_t ea = sse_mem_operand(uc);
+  uint32_t w;
+  if (!ea) return false;
+  std::memcpy(&w, reinterpret_cast<const void *>(ea), 4);
+  return is_poison32(w);
+}
+
+struct sigaction prev_fpe;
+
+/* FE_INVALID inside a kernel: on the poison, a read of shared memory no
+ * thread wrote (reported; the previous handler, AddressSanitizer's, then
+ * gives the stack). Otherwise a NaN a GPU makes too (0*inf, log(-1)): the
+ * trap is masked until the next block. Anything else goes to the previous
+ * handler. */
+void on_fpe(int, siginfo_t *si, void *ctx) {
+  ucontext_t *uc = static_cast<ucontext_t *>(ctx);
+  if (si->si_code == FPE_FLTINV && g_cur && !poison_operand(uc)) {
+    uc->uc_mcontext.fpregs->mxcsr |= MXCSR_INVALID_MASK;
+    return;
+  }
+  if (si->si_code == FPE_FLTINV && g_cur) {
+    char where[256];
+    void *pc = reinterpret_cast<void *>(uc->uc_mcontext.gregs[REG_RIP]);
+#if EMU_ASAN
+    __sanitizer_symbolize_pc(pc, "%p %F %L", where, sizeof where);
+#else
+    std::snprintf(where, sizeof where, "%p", pc);
+#endif
+    std::fprintf(stderr,
+                 "emu: kernel %s, block (%u,%u,%u): thread (%u,%u,%u) reads __shared__ memory "
+                 "that no thread of the block wrote (the signalling NaN the emulator fills it "
+                 "with reached a floating-point operation at %s)\n",
+                 cur_kernel, g_block_idx.x, g_block_idx.y, g_block_idx.z, g_cur->tid.x,
+                 g_cur->tid.y, g_cur->tid.z, where);
+  }
+  sigaction(SIGFPE, &prev_fpe, nullptr); /* the instruction traps again, there */
+}
+
+void init_once() {
+  static bool done = false;
+  if (done) return;
+  done = true;
   const char *s = std::getenv("EMU_SEED");
   rng_state = s ? std::strtoull(s, nullptr, 0) : 0x5eedULL;
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fpe;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGFPE, &sa, &prev_fpe);
+}
+
+/* Static and dynamic shared memory as a block finds it on a GPU: holding
+ * nothing any thread wrote. */
+void poison_shared() {
+  unsigned char *start = __start_emu_shared, *stop = __stop_emu_shared;
+  if (start && stop > start) poison(start, static_cast<size_t>(stop - start));
+  if (!dyn_buf.empty()) poison(dyn_buf.data(), dyn_buf.size());
+  _mm_setcsr(_mm_getcsr() & ~MXCSR_INVALID_MASK);
 }
 
 /* Switches from fiber f back to the scheduler. `dying`: f will not resume. */
@@ -242,7 +376,7 @@ void run_block() {
   unsigned n = nthr;
   for (unsigned i = 0; i < n; i++)
     start_fiber(&fibers[i]);
-  if (!dyn_buf.empty()) std::memset(dyn_buf.data(), 0xff, dyn_buf.size()); /* NaN-filled */
+  poison_shared();
   std::vector<unsigned> ready(n);
   for (unsigned i = 0; i < n; i++)
     ready[i] = i;
@@ -362,7 +496,7 @@ void *dyn_shared() {
 
 cudaError_t launch(const char *name, dim3 grid, dim3 block, size_t shmem, void (*body)(void *),
                    void *ctx) {
-  seed_once();
+  init_once();
   cur_kernel = name;
   unsigned long threads = static_cast<unsigned long>(block.x) * block.y * block.z;
   const char *why = nullptr;
@@ -398,12 +532,15 @@ cudaError_t launch(const char *name, dim3 grid, dim3 block, size_t shmem, void (
         fibers[i].tid = uint3{x, y, z};
         fibers[i].linear = i;
       }
+  unsigned mxcsr = _mm_getcsr(); /* host code runs with FE_INVALID masked, as before */
   for (unsigned bz = 0; bz < grid.z; bz++)
     for (unsigned by = 0; by < grid.y; by++)
       for (unsigned bx = 0; bx < grid.x; bx++) {
         g_block_idx = uint3{bx, by, bz};
         run_block();
+        block_done(name);
       }
+  _mm_setcsr(mxcsr);
   dyn_ptr = nullptr;
   cur_kernel = "";
   return cudaSuccess;

@@ -9,14 +9,18 @@
  * as a wrong result. The emulator stops the process with a report when
  * threads of a block reach different barriers, when a thread exits while
  * others wait at a barrier, when a warp collective names lanes that cannot
- * take part, and when a launch exceeds the hardware limits (1024 threads per
- * block, 48 KiB of shared memory). Device memory is host heap memory, so
+ * take part, when a launch exceeds the hardware limits (1024 threads per
+ * block, 48 KiB of shared memory), when floating-point arithmetic reads
+ * shared memory no thread of the block wrote (emu.cpp), when two blocks of
+ * a launch write one device word, and when host code touches device memory
+ * (runtime.cpp). Device memory is mmap'd pages with poisoned tails, so
  * AddressSanitizer (the emulator tests build with it) catches out-of-bounds
  * accesses; the fiber switches are announced to it.
  *
  * Static __shared__ variables are function-local statics: blocks run one at
  * a time, so one copy serves every block. They live in the section
- * "emu_shared" so their sizes can be audited per kernel (tests/cuda). */
+ * "emu_shared" so their sizes can be audited per kernel (tests/cuda) and
+ * the emulator can refill them at each block. */
 #ifndef CTRAIN_CUDA_EMU_H
 #define CTRAIN_CUDA_EMU_H
 
@@ -102,6 +106,30 @@ template <class T> T from_bits(uint64_t b) {
   return v;
 }
 
+/* Device memory is out of the host's reach except during device work
+ * (runtime.cpp): device_begin/device_end bracket it (nested calls count),
+ * and device_touch opens the allocation holding p, if any, until the
+ * outermost device_end. */
+void device_begin();
+void device_end();
+void device_touch(const void *p);
+/* Inside a launch's device_scope, before its pointers are touched: with
+ * more than one block, device memory writes are tracked by block and a word
+ * two blocks write is reported (runtime.cpp). block_done ends a block. */
+void track_blocks(dim3 grid);
+void block_done(const char *kernel);
+/* Atomics may update one word from many blocks. */
+void note_atomic(const void *p, size_t bytes);
+struct device_scope {
+  device_scope() { device_begin(); }
+  ~device_scope() { device_end(); }
+  device_scope(const device_scope &) = delete;
+  device_scope &operator=(const device_scope &) = delete;
+};
+template <class T> void touch_arg(const T &v) {
+  if constexpr (std::is_pointer_v<T>) device_touch(v);
+}
+
 /* A launch: LAUNCH(k, grid, block, shmem, stream)(args...) copies the
  * arguments once, converted to the kernel's parameter types as a real launch
  * does, and runs the kernel on every thread. */
@@ -115,6 +143,9 @@ template <class... P> struct launcher {
       void (*kernel)(P...);
       std::tuple<std::decay_t<P>...> args;
     } f{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(a)...)};
+    device_scope scope; /* the pointer arguments opened now, the rest when reached */
+    track_blocks(grid);
+    std::apply([](const auto &...x) { (touch_arg(x), ...); }, f.args);
     return launch(
         name, grid, block, shmem,
         [](void *p) {
@@ -164,21 +195,25 @@ template <class T> T shfl_(unsigned mask, T var, int src, const char *file, int 
 
 /* ---- atomics: one OS thread runs every fiber, so plain updates are atomic ---------------- */
 template <class T> inline T atomicAdd(T *p, T v) {
+  emu::note_atomic(p, sizeof *p);
   T old = *p;
   *p = old + v;
   return old;
 }
 template <class T> inline T atomicMax(T *p, T v) {
+  emu::note_atomic(p, sizeof *p);
   T old = *p;
   *p = old > v ? old : v;
   return old;
 }
 template <class T> inline T atomicCAS(T *p, T compare, T v) {
+  emu::note_atomic(p, sizeof *p);
   T old = *p;
   *p = old == compare ? v : old;
   return old;
 }
 template <class T> inline T atomicExch(T *p, T v) {
+  emu::note_atomic(p, sizeof *p);
   T old = *p;
   *p = v;
   return old;

@@ -318,6 +318,9 @@ ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
                      static_cast<int>(datatype));
   if (count && (!sendbuff || !recvbuff))
     return comm_fail(comm, ncclInvalidArgument, "NULL buffer for %zu elements", count);
+  device_scope scope; /* the buffers are device memory, out of the host's reach otherwise */
+  device_touch(sendbuff);
+  device_touch(recvbuff);
   if (datatype == ncclFloat)
     return all_reduce(comm, static_cast<const float *>(sendbuff), static_cast<float *>(recvbuff),
                       count, op == ncclAvg);
@@ -335,6 +338,9 @@ ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
     return comm_fail(comm, ncclInvalidArgument, "root %d of %d ranks", root, comm->nranks);
   if (count && (!recvbuff || (comm->rank == root && !sendbuff)))
     return comm_fail(comm, ncclInvalidArgument, "NULL buffer for %zu bytes", count);
+  device_scope scope;
+  device_touch(sendbuff);
+  device_touch(recvbuff);
   char *buf = static_cast<char *>(recvbuff), *area = comm->data + root * CHUNK;
   if (count && comm->rank == root && sendbuff != recvbuff) std::memmove(buf, sendbuff, count);
   for (size_t off = 0; off < count; off += CHUNK) {
