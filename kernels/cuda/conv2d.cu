@@ -3,17 +3,13 @@
  * a time.
  *
  * Scratch holds the column matrices of `chunk` images, cols (chunk, K, P)
- * with K = c*kh*kw and P = oh*ow (a 1x1 kernel at stride 1 without padding
- * reads the image as it lies), and for the weight gradient the chunk's dy
- * side by side, (oc, chunk*P). Forward: y_i (oc, P) = W (oc, K) cols_i, one
- * strided-batched GEMM per chunk (W's stride 0). Backward: the weight
- * gradient is one GEMM per chunk, dw (oc, K) += dy (oc, imgs*P) .
- * cols (K, imgs*P)^T, over the images' columns laid side by side (im2col
- * in that layout, and dy permuted to it): a sum over images*P terms in
- * cuBLAS's fixed order, deterministic, instead of one small GEMM per image
- * re-reading dw. cols_i = W^T dy_i as one batched GEMM, then col2im
- * gathers: each thread owns one input pixel and adds the columns that read
- * it, so no atomics. dbias: one block per output channel. */
+ * with K = c*kh*kw and P = oh*ow; a 1x1 kernel at stride 1 without padding
+ * reads the image as it lies and needs none. Forward: y_i (oc, P) =
+ * W (oc, K) cols_i, one strided-batched GEMM per chunk (W's stride 0).
+ * Backward: dw += dy_i cols_i^T image by image (a reduction over images, so
+ * in order, deterministic), cols_i = W^T dy_i as one batched GEMM, then
+ * col2im gathers: each thread owns one input pixel and adds the columns
+ * that read it, so no atomics. dbias: one block per output channel. */
 #include "kernels/cuda/common.cuh"
 
 /* Column matrices of at most this many floats per chunk (64 MiB). */
@@ -23,10 +19,8 @@ static int is_pointwise(const struct conv2d_shape *s) {
   return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
 }
 
-/* Images per chunk: their columns and their dy side by side within
- * CONV_CHUNK_FLOATS. */
 static int conv_chunk(const struct conv2d_shape *s) {
-  size_t per = ((size_t)s->c * s->kh * s->kw + s->oc) * s->oh * s->ow;
+  size_t per = (size_t)s->c * s->kh * s->kw * s->oh * s->ow;
   size_t chunk = per ? CONV_CHUNK_FLOATS / per : 1;
   if (chunk < 1) chunk = 1;
   return chunk < (size_t)s->n ? (int)chunk : s->n;
@@ -34,7 +28,8 @@ static int conv_chunk(const struct conv2d_shape *s) {
 
 extern "C" size_t cuda_conv2d_scratch(const struct conv2d_shape *s, int threads) {
   (void)threads;
-  return (size_t)conv_chunk(s) * ((size_t)s->c * s->kh * s->kw + s->oc) * s->oh * s->ow;
+  if (is_pointwise(s)) return 0;
+  return (size_t)conv_chunk(s) * s->c * s->kh * s->kw * s->oh * s->ow;
 }
 
 struct conv_geom {
@@ -46,21 +41,14 @@ static struct conv_geom geom(const struct conv2d_shape *s) {
   return g;
 }
 
-/* cols from x (imgs, c, h, w), zeros where the window hangs over the
- * border: (imgs, K, P), or with side_by_side (K, imgs, P). */
-__global__ void im2col_kernel(int imgs, struct conv_geom g, int side_by_side,
-                              const float *__restrict__ x, float *__restrict__ cols) {
+/* cols (imgs, K, P) from x (imgs, c, h, w), zeros where the window hangs
+ * over the border. */
+__global__ void im2col_kernel(int imgs, struct conv_geom g, const float *__restrict__ x,
+                              float *__restrict__ cols) {
   size_t p_len = (size_t)g.oh * g.ow, k_len = (size_t)g.c * g.kh * g.kw;
   GRID_STRIDE(e, imgs * k_len * p_len) {
-    size_t img, kk_img = e / p_len;
-    int kk, p = (int)(e % p_len);
-    if (side_by_side) {
-      kk = (int)(kk_img / imgs);
-      img = kk_img % imgs;
-    } else {
-      kk = (int)(kk_img % k_len);
-      img = kk_img / k_len;
-    }
+    size_t img = e / (k_len * p_len), r = e % (k_len * p_len);
+    int kk = (int)(r / p_len), p = (int)(r % p_len);
     int ci = kk / (g.kh * g.kw), ki = kk / g.kw % g.kh, kj = kk % g.kw;
     int iy = p / g.ow * g.stride - g.pad + ki, ix = p % g.ow * g.stride - g.pad + kj;
     float v = 0.0f;
@@ -96,15 +84,6 @@ __global__ void col2im_kernel(int imgs, struct conv_geom g, const float *__restr
   }
 }
 
-/* dst (rows, imgs, p) = src (imgs, rows, p): the images side by side. */
-__global__ void side_by_side_kernel(int imgs, int rows, int p, const float *__restrict__ src,
-                                    float *__restrict__ dst) {
-  GRID_STRIDE(e, (size_t)imgs * rows * p) {
-    size_t q = e % p, t = e / p, img = t % imgs, row = t / imgs;
-    dst[e] = src[(img * rows + row) * p + q];
-  }
-}
-
 /* y (n, oc, P) += bias per channel */
 __global__ void conv_bias_kernel(size_t total, int oc, int p, const float *__restrict__ bias,
                                  float *__restrict__ y) {
@@ -125,32 +104,10 @@ __global__ void conv_dbias_kernel(int n, int oc, int p, const float *__restrict_
 }
 
 static void im2col(const struct ops_ctx *ctx, const struct conv2d_shape *s, int imgs,
-                   int side_by_side, const float *x, float *cols) {
+                   const float *x, float *cols) {
   size_t total = (size_t)imgs * s->c * s->kh * s->kw * s->oh * s->ow;
-  LAUNCH(im2col_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))
-  (imgs, geom(s), side_by_side, x, cols);
+  LAUNCH(im2col_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))(imgs, geom(s), x, cols);
   LAUNCH_CHECK("im2col_kernel");
-}
-
-static void side_by_side(const struct ops_ctx *ctx, int imgs, int rows, int p, const float *src,
-                         float *dst) {
-  size_t total = (size_t)imgs * rows * p;
-  LAUNCH(side_by_side_kernel, ew_blocks(total), EW_THREADS, 0, cuda_stream(ctx))
-  (imgs, rows, p, src, dst);
-  LAUNCH_CHECK("side_by_side_kernel");
-}
-
-/* dw (oc, K) += dy (oc, imgs*P) . cols (K, imgs*P)^T for one chunk. */
-static void conv_dw(const struct ops_ctx *ctx, const struct conv2d_shape *s, int imgs,
-                    const float *x, const float *dy, float *dw) {
-  int k = s->c * s->kh * s->kw, p = s->oh * s->ow, wide = imgs * p;
-  float *cols = ctx->scratch, *dys = ctx->scratch + (size_t)imgs * k * p;
-  if (is_pointwise(s))
-    side_by_side(ctx, imgs, s->c, p, x, cols);
-  else
-    im2col(ctx, s, imgs, 1, x, cols);
-  side_by_side(ctx, imgs, s->oc, p, dy, dys);
-  cuda_matmul(ctx, 0, 1, s->oc, k, wide, 1.0f, dys, wide, cols, wide, 1.0f, dw, k);
 }
 
 extern "C" void cuda_conv2d_fwd(const struct ops_ctx *ctx, const struct conv2d_shape *s,
@@ -162,7 +119,7 @@ extern "C" void cuda_conv2d_fwd(const struct ops_ctx *ctx, const struct conv2d_s
     int imgs = s->n - i0 < chunk ? s->n - i0 : chunk;
     const float *src = x + i0 * in_len;
     if (!pw) {
-      im2col(ctx, s, imgs, 0, src, ctx->scratch);
+      im2col(ctx, s, imgs, src, ctx->scratch);
       src = ctx->scratch;
     }
     /* y_i (oc, P) = W (oc, K) . cols_i (K, P) */
@@ -190,7 +147,17 @@ extern "C" void cuda_conv2d_bwd(const struct ops_ctx *ctx, const struct conv2d_s
   for (int i0 = 0; i0 < s->n; i0 += chunk) {
     int imgs = s->n - i0 < chunk ? s->n - i0 : chunk;
     const float *dyc = dy + i0 * out_len;
-    if (dw) conv_dw(ctx, s, imgs, x + i0 * in_len, dyc, dw);
+    if (dw) {
+      const float *src = x + i0 * in_len;
+      if (!pw) {
+        im2col(ctx, s, imgs, src, ctx->scratch);
+        src = ctx->scratch;
+      }
+      /* dw (oc, K) += dy_i (oc, P) . cols_i (K, P)^T, image by image */
+      for (int i = 0; i < imgs; i++)
+        cuda_matmul(ctx, 0, 1, s->oc, k, p, 1.0f, dyc + i * out_len, p, src + (size_t)i * k * p, p,
+                    1.0f, dw, k);
+    }
     if (!dx) continue;
     if (pw) {
       /* dx_i (c, P) += W (oc, c)^T . dy_i (oc, P) */

@@ -155,13 +155,10 @@ static void test_linear(void) {
 }
 
 static void test_conv2d(void) {
-  /* strided + padded, pointwise, a 5x5 at stride 1, and one of 13 images
-   * in two chunks (12 images of (288 + 32) x 4096 floats fill conv2d.cu's
-   * 2^24-float chunk) */
+  /* strided + padded, pointwise, and a 5x5 at stride 1 */
   struct conv2d_shape shapes[] = {{3, 5, 9, 11, 7, 3, 3, 2, 1, 0, 0},
                                   {2, 4, 8, 6, 6, 1, 1, 1, 0, 0, 0},
-                                  {2, 3, 7, 7, 4, 5, 5, 1, 2, 0, 0},
-                                  {13, 32, 64, 64, 32, 3, 3, 1, 1, 0, 0}};
+                                  {2, 3, 7, 7, 4, 5, 5, 1, 2, 0, 0}};
   for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
     struct conv2d_shape s = shapes[si];
     s.oh = (s.h + 2 * s.pad - s.kh) / s.stride + 1;
@@ -177,10 +174,8 @@ static void test_conv2d(void) {
     CPU->conv2d_bwd(&cctx, &s, dy.h, x.h, w.h, dx.h, dw.h, db.h);
     GPU->conv2d_bwd(&gctx, &s, dy.d, x.d, w.d, dx.d, dw.d, db.d);
     CMP("conv2d_bwd dx", dx, GEMM);
-    /* the weight and bias gradients sum over images x positions */
-    int sums = s.n * s.oh * s.ow > 4096 ? LONG_SUM : GEMM;
-    CMP("conv2d_bwd dw", dw, sums);
-    CMP("conv2d_bwd dbias", db, sums);
+    CMP("conv2d_bwd dw", dw, GEMM);
+    CMP("conv2d_bwd dbias", db, GEMM);
     CPU->conv2d_bwd(&cctx, &s, dy.h, x.h, w.h, dx.h, NULL, NULL);
     GPU->conv2d_bwd(&gctx, &s, dy.d, x.d, w.d, dx.d, NULL, NULL);
     CMP("conv2d_bwd dx only", dx, GEMM);

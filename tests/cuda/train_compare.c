@@ -170,10 +170,10 @@ static double max_abs(const float *x, size_t n) {
  * to it everywhere. */
 static void compare(const char *what, const char *name, const float *a, const float *b,
                     const float *m, double floor, double noise, double extra, size_t n) {
-  double tol = 1e-2 * max_abs(a, n) + extra;
+  double tol = 1e-3 * max_abs(a, n) + extra;
   int bad = 0;
   for (size_t i = 0; i < n; i++) {
-    double t = tol + 1e-3 * fabs(a[i]);
+    double t = tol + 1e-4 * fabs(a[i]);
     if (m && fabs(m[i]) <= floor && noise > t) t = noise;
     if (!(fabs(a[i] - b[i]) <= t) && bad++ < 3)
       TC_FAIL("%s %s[%zu]: cuda %.9g cpu %.9g (tolerance %.3g)", what, name, i, b[i], a[i], t);
