@@ -6,6 +6,7 @@
 #include <mpi.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -213,6 +214,78 @@ int comm_gather_u64(const struct comm *c, const uint64_t *mine, int n, uint64_t 
   MPI_Request req;
   MPI_TRY(MPI_Igather(mine, n, MPI_UINT64_T, all, n, MPI_UINT64_T, 0, c->mpi->world, &req));
   return wait_deadline(c, 1, &req, "MPI_Gather", e);
+}
+
+#define HOST(names, r) ((names) + (size_t)(r)*MPI_MAX_PROCESSOR_NAME)
+
+/* Whether rank r's host is the host of an earlier rank. */
+static int host_seen(const char *names, int r) {
+  for (int q = 0; q < r; q++)
+    if (!strcmp(HOST(names, q), HOST(names, r))) return 1;
+  return 0;
+}
+
+/* " HOST (ranks 0-1,4)": each run of consecutive ranks on the host. */
+static void placement_host(const char *names, int size, int first, char *out, size_t len) {
+  const char *host = HOST(names, first);
+  int count = 0;
+  for (int r = first; r < size; r++)
+    count += !strcmp(HOST(names, r), host);
+  size_t at = (size_t)snprintf(out, len, " %s (rank%s ", host, count > 1 ? "s" : "");
+  const char *sep = "";
+  for (int r = first; r < size && at < len; r++) {
+    if (strcmp(HOST(names, r), host) != 0) continue;
+    int last = r;
+    while (last + 1 < size && !strcmp(HOST(names, last + 1), host))
+      last++;
+    int w = last > r ? snprintf(out + at, len - at, "%s%d-%d", sep, r, last)
+                     : snprintf(out + at, len - at, "%s%d", sep, r);
+    at += w > 0 ? (size_t)w : 0;
+    sep = ",";
+    r = last;
+  }
+  if (at < len) snprintf(out + at, len - at, ")");
+}
+
+static void placement_format(const char *names, int size, char *out, size_t len) {
+  int nodes = 0;
+  for (int r = 0; r < size; r++)
+    nodes += !host_seen(names, r);
+  size_t at = (size_t)snprintf(out, len, "%d node%s:", nodes, nodes == 1 ? "" : "s");
+  for (int r = 0, listed = 0; r < size; r++) {
+    if (host_seen(names, r)) continue;
+    char one[512];
+    placement_host(names, size, r, one, sizeof one);
+    /* Keep room for ", ..." should a later host not fit. */
+    if (at + strlen(one) + 2 + 6 > len || strlen(one) + 1 >= sizeof one) {
+      snprintf(out + at, len - at, ", ...");
+      return;
+    }
+    at += (size_t)snprintf(out + at, len - at, "%s%s", listed++ ? "," : "", one);
+  }
+}
+
+int comm_placement(const struct comm *c, char *out, size_t len, struct ct_err *e) {
+  char mine[MPI_MAX_PROCESSOR_NAME] = {0};
+  int n = 0;
+  out[0] = 0;
+  MPI_TRY(MPI_Get_processor_name(mine, &n));
+  char *all = NULL;
+  if (c->rank == 0 && !(all = malloc((size_t)c->size * MPI_MAX_PROCESSOR_NAME)))
+    return err_set(e, CT_ERR_RUNTIME, "out of memory");
+  int rc = CT_OK;
+  if (c->size == 1) {
+    memcpy(all, mine, sizeof mine);
+  } else {
+    MPI_Request req;
+    int mrc = MPI_Igather(mine, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all, MPI_MAX_PROCESSOR_NAME,
+                          MPI_CHAR, 0, c->mpi->world, &req);
+    rc = mrc != MPI_SUCCESS ? mpi_fail(e, mrc, "MPI_Igather", __FILE__, __LINE__)
+                            : wait_deadline(c, 1, &req, "MPI_Gather (host names)", e);
+  }
+  if (!rc && c->rank == 0) placement_format(all, c->size, out, len);
+  free(all);
+  return rc;
 }
 
 void comm_reduce_sum_cb(void *user, double *buf, int n) {

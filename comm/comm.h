@@ -45,6 +45,12 @@ int comm_any(const struct comm *c, int flag, int *any, struct ct_err *e);
 int comm_gather_u64(const struct comm *c, const uint64_t *mine, int n, uint64_t *all,
                     struct ct_err *e);
 
+/* Where the ranks run, for the start-up line, on rank 0 (others get ""):
+ * "2 nodes: node1 (ranks 0-1), node2 (ranks 2-3)", host names as MPI gives
+ * them, each host's ranks as ranges, cut with ", ..." to fit `len`. A
+ * collective: every rank calls it. */
+int comm_placement(const struct comm *c, char *out, size_t len, struct ct_err *e);
+
 /* The sync-BN reduction as the kernels' ops_ctx.reduce_sum callback: `user`
  * is the struct comm. A failure aborts every rank (the kernels have no error
  * path, and a half-done collective cannot be recovered anyway). */

@@ -351,6 +351,11 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
            "rank), %ld steps per epoch, %s",
            CTRAIN_VERSION, spec.name, g->params_count, t->ops->name, c->size, g->ctx.threads,
            cfg->train.batch_size, batch, t->batches, reducer_describe(&t->red));
+  if (c->size > 1) {
+    char where[1024];
+    if (comm_placement(c, where, sizeof where, e)) return e->code;
+    log_info("placement: %s", where);
+  }
   return CT_OK;
 }
 

@@ -61,6 +61,7 @@ fi
 grep -q "/model/cnn.0.weight .*float32 (3,3,5,5)  checksum ok" "$tmp/inspect.txt" || fail "inspect listing"
 grep -q "/optim/exp_avg_sq/classifier.weight" "$tmp/inspect.txt" || fail "inspect: optimizer state"
 grep -q "@world_size = 1" "$tmp/inspect.txt" || fail "inspect: attributes"
+grep -q "^verified: metadata and every dataset" "$tmp/inspect.txt" || fail "inspect: no verdict"
 if "$ctrain" inspect "$ck/step_00000012.h5" >/dev/null 2>"$tmp/insp.err"; then fail "inspect of a corrupt file succeeded"; fi
 grep -q "step_00000012.h5" "$tmp/insp.err" || fail "inspect error does not name the file"
 echo "ok: bad checkpoints reported, skipped, refused and inspected"
@@ -81,7 +82,12 @@ grep -q "step_00000008.h5: checksum mismatch in the root attributes.*falling bac
   fail "flipped step not reported: $(cat "$tmp/flip.err")"
 grep -q "resumed from .*step_00000004.h5 at step 4" "$tmp/flip.out" || fail "did not resume from step 4"
 test ! -e "$tmp/flip/checkpoints/step_00000099.h5.tmp" || fail "stale .h5.tmp not removed"
-echo "ok: flipped step bit detected, fell back to step 4; stale .tmp removed"
+if "$ctrain" inspect "$tmp/flip/checkpoints/step_00000008.h5" >/dev/null 2>"$tmp/insp.err"; then
+  fail "inspect of a flipped root attribute succeeded"
+fi
+grep -q "step_00000008.h5: checksum mismatch in the root attributes" "$tmp/insp.err" ||
+  fail "inspect: flipped step not named: $(cat "$tmp/insp.err")"
+echo "ok: flipped step bit detected (resume falls back to step 4, inspect refuses); stale .tmp removed"
 
 # SIGTERM on 2 ranks, SIGUSR1 on 1 rank: checkpoint, exit 0
 mpi_exec 2 "$ctrain" train "$src/configs/attn_cnn.ini" --set data.path="$tmp/d.h5" --set data.val_size=0 \
