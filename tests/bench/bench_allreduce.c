@@ -135,8 +135,9 @@ static long slurm_nnodes(void) {
 }
 
 /* Each rank contributes rank + 1; every element must come back as p(p+1)/2
- * (exact in float for any world size here), so a broken transport fails
- * loudly instead of timing garbage. */
+ * (every partial sum is an integer below 2^24 up to p = 5792, so exact in
+ * float in any order), so a broken transport fails loudly instead of timing
+ * garbage. */
 static void verify(float *buf, int count, int rank, int p) {
   for (int i = 0; i < count; i++)
     buf[i] = (float)(rank + 1);
@@ -185,7 +186,7 @@ static void bench_size(unsigned long long bytes, float *buf, double *times, doub
   double median =
       iters % 2 ? max_times[iters / 2] : 0.5 * (max_times[iters / 2 - 1] + max_times[iters / 2]);
   /* NCCL's bus bandwidth: what each link carries in a ring, comparable across p. */
-  double busbw = p > 1 ? (double)bytes / median * 2.0 * (p - 1) / p / 1e9 : 0.0;
+  double busbw = p > 1 && median > 0 ? (double)bytes / median * 2.0 * (p - 1) / p / 1e9 : 0.0;
   printf("{\"ranks\":%d,\"nodes\":%d,", p, nodes);
   if (nn > 0) printf("\"slurm_nnodes\":%ld,", nn);
   printf("\"bytes\":%llu,\"median_us\":%.3f,\"min_us\":%.3f,\"iters\":%d,\"busbw_gbs\":%.4f}\n",
