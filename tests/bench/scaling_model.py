@@ -51,14 +51,20 @@ per collective (its baseLat); MPI's (scenario a) is folded into alpha.
 The step
 --------
 t_compute is forward + backward + optimizer of one rank at its batch. Without
-overlap (run.allreduce = blocking): t_step = t_compute + t_allreduce(n).
+overlap (run.allreduce = blocking): t_step = t_compute + t_allreduce(n) + t_sync,
+where t_sync is the sum of the small blocking all-reduces synchronised
+BatchNorm makes inside forward and backward (model.sync_bn, the default): per
+BN layer of c channels, c+1 and 2c doubles forward and 2c+1 backward (none
+backward where the layer's input needs no gradient), kernels/cpu/batchnorm.c.
+They sit on the critical path with or without overlap, and being latency-bound
+they are what limits the small models on many GPUs.
 With overlap (run.allreduce = bucketed): backward is BACKWARD_FRACTION of
 t_compute and yields gradient bytes at a uniform rate; the flat gradient
 buffer (last layers first) is cut into buckets, a bucket is all-reduced as
 soon as backward has filled it, one at a time on one communicator, and the
 optimizer waits for the last. So with r_i the time bucket i is full and c_i
 its all-reduce, end_i = max(r_i, end_{i-1}) + c_i and
-t_step = t_compute + max(0, end_last - end_of_backward), the exposed part
+t_step = t_compute + t_sync + max(0, end_last - end_of_backward), the exposed part
 lying between max(c_last, sum c_i - t_backward) and sum c_i. ctrain's bucket size
 is run.bucket_kib; the tables use the best of 1, 2, 4, ... 64 equal buckets
 (1 bucket is the blocking all-reduce, so overlap is never predicted slower).
@@ -141,11 +147,22 @@ TABLE_RANKS = {"a": (1, 2, 8, 64, 256), "b": (1, 2, 8, 64, 1024)}
 #   of 3 runs, on a shared, noisy 2-vCPU KVM guest ("Intel(R) Xeon(R)
 #   Processor", AVX-512 + AMX: Sapphire Rapids class), 2026-12-04: a rank of
 #   2 threads on a 2-core node. The recipe vit is patch 8, width 128.
+# sync_bytes: the sync-BN all-reduces per step (bn_sync_bytes), from the
+#   BatchNorm layers in the checkpoints (`ctrain inspect`: running_mean of
+#   3 and 64 channels in attn_cnn, the first on the input image, which needs
+#   no gradient; the downsamplers' 128, 256, 512 in resnet10(_attn), which
+#   have BatchNorm even with model.batchnorm = false; none in the others).
+def bn_sync_bytes(c, dx=True):
+    """Bytes of each all-reduce one synchronised BatchNorm layer of c channels
+    makes per training step (doubles: sums, then centred sums; backward's sums)."""
+    return [8 * (c + 1), 8 * 2 * c] + ([8 * (2 * c + 1)] if dx else [])
+
+
 CPU_SOURCE = ("bench_step MODEL BATCH 2 STEPS, median of 3, shared noisy 2-vCPU KVM guest "
               "(Intel(R) Xeon(R) Processor, Sapphire Rapids class)")
 GPU_SOURCE = "H100 roofline max(t_compute TF32, t_memory), docs/gpu.md"
 DEFAULT_MODELS = [
-    {"name": "attn_cnn",
+    {"name": "attn_cnn", "sync_bytes": bn_sync_bytes(3, dx=False) + bn_sync_bytes(64),
      "gpu": {"params": 45236, "batch": 128, "compute_ms": 0.222},
      "cpu": {"params": 45236, "batch": 128, "compute_ms": 128 / 1799.2 * 1e3}},
     {"name": "ultimus",
@@ -154,10 +171,11 @@ DEFAULT_MODELS = [
     {"name": "cnn_vanilla",
      "gpu": {"params": 347946, "batch": 128, "compute_ms": 0.208},
      "cpu": {"params": 347946, "batch": 64, "compute_ms": 64 / 1552.9 * 1e3}},
-    {"name": "resnet10",
+    {"name": "resnet10", "sync_bytes": bn_sync_bytes(128) + bn_sync_bytes(256) + bn_sync_bytes(512),
      "gpu": {"params": 4909834, "batch": 128, "compute_ms": 0.558},
      "cpu": {"params": 4909834, "batch": 64, "compute_ms": 64 / 229.4 * 1e3}},
     {"name": "resnet10_attn",
+     "sync_bytes": bn_sync_bytes(128) + bn_sync_bytes(256) + bn_sync_bytes(512),
      "gpu": {"params": 4959370, "batch": 128, "compute_ms": 0.630},
      "cpu": {"params": 4959370, "batch": 64, "compute_ms": 64 / 209.0 * 1e3}},
     {"name": "vit",
@@ -271,29 +289,33 @@ def exposed_comm(net, p, buckets, t_compute, algo="best"):
     return max(0.0, end - t_bwd)
 
 
-def step_time(net, p, t_compute, n, overlap=False, bucket_bytes=None, algo="best"):
-    """(seconds per step, buckets used) for p ranks, weak scaling."""
-    if p <= 1 or n == 0:
+def step_time(net, p, t_compute, n, overlap=False, bucket_bytes=None, algo="best", sync=()):
+    """(seconds per step, buckets used) for p ranks; sync: the sync-BN
+    all-reduces' sizes."""
+    if p <= 1:
         return t_compute, 1
+    base = t_compute + sum(net.allreduce(p, s, algo) for s in sync)
+    if n == 0:
+        return base, 1
     if not overlap:
-        return t_compute + net.allreduce(p, n, algo), 1
+        return base + net.allreduce(p, n, algo), 1
     if bucket_bytes:
         b = fixed_buckets(n, bucket_bytes)
-        return t_compute + exposed_comm(net, p, b, t_compute, algo), len(b)
+        return base + exposed_comm(net, p, b, t_compute, algo), len(b)
     best = None
     for k in BUCKET_COUNTS:
-        t = t_compute + exposed_comm(net, p, equal_buckets(n, k), t_compute, algo)
+        t = base + exposed_comm(net, p, equal_buckets(n, k), t_compute, algo)
         if best is None or t < best[0]:
             best = (t, k)
     return best
 
 
 def efficiency(net, p, t_compute, n, overlap=False, bucket_bytes=None, algo="best",
-               strong=False):
+               strong=False, sync=()):
     if strong:
-        t, _ = step_time(net, p, t_compute / p, n, overlap, bucket_bytes, algo)
+        t, _ = step_time(net, p, t_compute / p, n, overlap, bucket_bytes, algo, sync)
         return t_compute / (p * t)
-    t, _ = step_time(net, p, t_compute, n, overlap, bucket_bytes, algo)
+    t, _ = step_time(net, p, t_compute, n, overlap, bucket_bytes, algo, sync)
     return t_compute / t
 
 
@@ -304,10 +326,10 @@ def powers_of_two(limit):
         p *= 2
 
 
-def largest_useful(net, t_compute, n, threshold, overlap=False, algo="best"):
+def largest_useful(net, t_compute, n, threshold, overlap=False, algo="best", sync=()):
     best = 1
     for p in powers_of_two(net.max_ranks):
-        if efficiency(net, p, t_compute, n, overlap, algo=algo) >= threshold:
+        if efficiency(net, p, t_compute, n, overlap, algo=algo, sync=sync) >= threshold:
             best = p
     return best
 
@@ -409,6 +431,18 @@ def parse_ranks(text):
     return ranks
 
 
+def parse_sizes(text):
+    if not text:
+        return []
+    try:
+        sizes = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--sync-bytes {text}: integers, comma separated")
+    if min(sizes) < 1:
+        raise UsageError(f"--sync-bytes {text}: each at least 1")
+    return sizes
+
+
 def network_from_args(args):
     if args.scenario == "a":
         return cpu_network(CPU_ALPHA_US if args.alpha_us is None else args.alpha_us,
@@ -442,15 +476,16 @@ def cmd_predict(args):
           f" bytes, {mode} scaling, overlap {'on' if args.overlap else 'off'}")
     print(f"{'ranks':>6} {'ring_us':>10} {'tree_us':>10} {'step_ms':>10} {'efficiency':>10}"
           f" {'buckets':>7}")
+    sync = parse_sizes(args.sync_bytes)
     for p in parse_ranks(args.ranks):
         t_rank = t_c / p if args.strong else t_c
-        t, k = step_time(net, p, t_rank, n, args.overlap, args.bucket_bytes, args.algo)
+        t, k = step_time(net, p, t_rank, n, args.overlap, args.bucket_bytes, args.algo, sync)
         eff = (t_c / (p * t)) if args.strong else t_c / t
         print(f"{p:6d} {net.ring(p, n) * 1e6:10.2f} {net.tree(p, n) * 1e6:10.2f} {t * 1e3:10.4f}"
               f" {eff:10.3f} {k:7d}")
     if not args.strong:
         for th in (0.5, 0.8):
-            q = largest_useful(net, t_c, n, th, args.overlap, args.algo)
+            q = largest_useful(net, t_c, n, th, args.overlap, args.algo, sync)
             print(f"largest_p_eff_{th} {q}{'+' if q == net.max_ranks else ''}")
     return 0
 
@@ -470,6 +505,9 @@ def load_models(path):
     for m in models:
         if not isinstance(m, dict) or not isinstance(m.get("name"), str):
             raise UsageError(f"{path}: each model needs a name")
+        sync = m.get("sync_bytes", [])
+        if not isinstance(sync, list) or not all(isinstance(b, int) and b > 0 for b in sync):
+            raise UsageError(f"{path}: {m['name']}.sync_bytes: a list of positive integers")
         for s in ("cpu", "gpu"):
             e = m.get(s)
             if e is None:
@@ -491,24 +529,26 @@ def fmt_ms(t):
 def scenario_table(models, key, net, out):
     ranks = [p for p in TABLE_RANKS[key] if p <= net.max_ranks]
     cols = " | ".join(f"p={p}" for p in ranks)
-    out.append(f"| model | params | batch/rank | overlap | {cols} | eff >= 0.5: p (global batch)"
-               f" | eff >= 0.8: p (global batch) |")
-    out.append("|---|--:|--:|---|" + "--:|" * len(ranks) + "--:|--:|")
+    out.append(f"| model | params | batch/rank | sync-BN all-reduces | overlap | {cols}"
+               f" | eff >= 0.5: p (global batch) | eff >= 0.8: p (global batch) |")
+    out.append("|---|--:|--:|--:|---|" + "--:|" * len(ranks) + "--:|--:|")
     for m in models:
         e = m.get("gpu" if key == "b" else "cpu")
         if e is None:
             continue
         t_c, n, b = float(e["compute_ms"]) * 1e-3, 4 * int(e["params"]), int(e["batch"])
+        sync = m.get("sync_bytes", [])
         for overlap in (False, True):
             cells = []
             for p in ranks:
-                t, _ = step_time(net, p, t_c, n, overlap)
+                t, _ = step_time(net, p, t_c, n, overlap, sync=sync)
                 cells.append(f"{fmt_ms(t)} ({t_c / t:.2f})")
             useful = []
             for th in (0.5, 0.8):
-                q = largest_useful(net, t_c, n, th, overlap)
+                q = largest_useful(net, t_c, n, th, overlap, sync=sync)
                 useful.append(f"{q}{'+' if q == net.max_ranks else ''} ({q * b:,})")
-            out.append(f"| {m['name']} | {int(e['params']):,} | {b} | {'yes' if overlap else 'no'}"
+            out.append(f"| {m['name']} | {int(e['params']):,} | {b} | {len(sync)}"
+                       f" | {'yes' if overlap else 'no'}"
                        f" | {' | '.join(cells)} | {' | '.join(useful)} |")
 
 
@@ -576,12 +616,13 @@ def cmd_check(args):
             overlap = bool(r.get("overlap", False))
             bucket = int(r.get("bucket_bytes", CTRAIN_BUCKET_BYTES))
             wait = float(r["wait_ms"]) if "wait_ms" in r else None
+            sync = [int(b) for b in r.get("sync_bytes", [])]
         except (KeyError, TypeError, ValueError) as e:
             raise UsageError(f"{args.file}: row {i}: needs model, ranks, compute_ms, grad_bytes,"
                              f" measured_ms ({e})")
         if p < 1 or t_c <= 0 or n < 0 or measured <= 0 or bucket <= 0:
             raise UsageError(f"{args.file}: row {i}: values out of range")
-        t, _ = step_time(net, p, t_c, n, overlap, bucket, args.algo)
+        t, _ = step_time(net, p, t_c, n, overlap, bucket, args.algo, sync)
         e = (t - measured) / measured
         errs.append(abs(e))
         # ctrain's "ms of it waiting for the all-reduce" beside the model's
@@ -618,6 +659,8 @@ def main(argv=None):
                    help="ctrain's run.bucket_kib x 1024 (default: the best bucket count)")
     p.add_argument("--algo", choices=("best", "ring", "tree"), default="best")
     p.add_argument("--strong", action="store_true", help="fixed global batch, compute / p")
+    p.add_argument("--sync-bytes", metavar="B1,B2,...",
+                   help="sizes of the sync-BN all-reduces per step (bn_sync_bytes)")
 
     t = sub.add_parser("table", help="Markdown tables for scenarios (a) and (b)")
     t.add_argument("--models", help="JSON list like DEFAULT_MODELS")
@@ -632,7 +675,8 @@ def main(argv=None):
     c.add_argument("--algo", choices=("best", "ring", "tree"), default="ring",
                    help="ring (default) is the formula `fit` calibrates")
     c.add_argument("file", help="JSON list of {model, ranks, compute_ms, grad_bytes,"
-                   " measured_ms[, overlap, bucket_bytes, wait_ms]}: compute_ms is one rank's"
+                   " measured_ms[, overlap, bucket_bytes, wait_ms, sync_bytes]}: compute_ms is"
+                   " one rank's"
                    " step at the per-rank batch, wait_ms what ctrain's timing line reports"
                    " waiting for the all-reduce")
 

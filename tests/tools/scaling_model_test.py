@@ -185,15 +185,30 @@ class Step(unittest.TestCase):
             for key, net in nets.items():
                 e = m[key]
                 t_c, n = e["compute_ms"] * 1e-3, 4 * e["params"]
+                sync = m.get("sync_bytes", [])
                 for overlap in (False, True):
-                    effs = [sm.efficiency(net, p, t_c, n, overlap)
+                    effs = [sm.efficiency(net, p, t_c, n, overlap, sync=sync)
                             for p in sm.powers_of_two(net.max_ranks)]
                     self.assertEqual(effs[0], 1.0)
                     for a, b in zip(effs, effs[1:]):
                         self.assertLessEqual(b, a * (1 + 1e-12), (m["name"], key, overlap))
-                    strong = [sm.efficiency(net, p, t_c, n, overlap, strong=True)
+                    strong = [sm.efficiency(net, p, t_c, n, overlap, strong=True, sync=sync)
                               for p in (1, 2, 4, 8)]
                     self.assertTrue(all(0 < s <= 1 for s in strong))
+
+    def test_sync_bn_all_reduces(self):
+        # kernels/cpu/batchnorm.c: c+1 and 2c doubles forward, 2c+1 backward.
+        self.assertEqual(sm.bn_sync_bytes(64), [520, 1024, 1032])
+        self.assertEqual(sm.bn_sync_bytes(3, dx=False), [32, 48])
+        net = sm.gpu_network()
+        sync = sm.bn_sync_bytes(128)
+        for p in (2, 16, 1024):
+            for overlap in (False, True):
+                plain, _ = sm.step_time(net, p, 1e-3, MB, overlap)
+                with_bn, _ = sm.step_time(net, p, 1e-3, MB, overlap, sync=sync)
+                self.assertAlmostEqual(with_bn - plain, sum(net.allreduce(p, b) for b in sync),
+                                       delta=1e-15)
+        self.assertEqual(sm.step_time(net, 1, 1e-3, MB, sync=sync)[0], 1e-3)
 
     def test_largest_useful(self):
         net = sm.flat(10.0, 1.0, max_ranks=1024)
