@@ -74,7 +74,7 @@ measured no gain from bucketed there), so row (a)-overlap is a bound.
 
 Weak scaling (the per-rank batch fixed, global batch = p b):
 efficiency(p) = t_compute / t_step(p); the largest useful world size is the
-largest power of two p (up to MAX_RANKS) with efficiency >= 0.5 (and the
+largest power of two p (up to CPU_MAX_RANKS, GPU_MAX_RANKS) with efficiency >= 0.5 (and the
 same for 0.8). Strong scaling (`predict --strong`: a fixed global batch,
 compute/p per rank): efficiency = t_compute(1) / (p t_step(p)).
 """
@@ -136,6 +136,13 @@ GPU_MAX_RANKS = 1024  # GPUs: 128 nodes
 # The p columns of the tables.
 TABLE_RANKS = {"a": (1, 2, 8, 64, 256), "b": (1, 2, 8, 64, 1024)}
 
+
+def bn_sync_bytes(c, dx=True):
+    """Bytes of each all-reduce one synchronised BatchNorm layer of c channels
+    makes per training step (doubles: sums, then centred sums; backward's sums)."""
+    return [8 * (c + 1), 8 * 2 * c] + ([8 * (2 * c + 1)] if dx else [])
+
+
 # Default models. Parameter counts are exact (ctrain train prints them);
 # gradient bytes = 4 x params (float32, one flat buffer).
 # gpu: per-GPU step at batch 128 on one H100 = max(t_compute, t_memory), the
@@ -144,7 +151,7 @@ TABLE_RANKS = {"a": (1, 2, 8, 64, 256), "b": (1, 2, 8, 64, 1024)}
 #   one of that table (patch 4, width 192, 6 layers of 3 heads, FFN 768).
 # cpu: measured ms per step at the recipe's batch (configs/MODEL.ini) with
 #   `OMP_NUM_THREADS=2 build/tests/bench_step MODEL BATCH 2 STEPS`, the median
-#   of 3 runs, on a shared, noisy 2-vCPU KVM guest ("Intel(R) Xeon(R)
+#   of 3 runs (batch / images per s), on a shared, noisy 2-vCPU KVM guest ("Intel(R) Xeon(R)
 #   Processor", AVX-512 + AMX: Sapphire Rapids class), 2026-12-04: a rank of
 #   2 threads on a 2-core node. The recipe vit is patch 8, width 128.
 # sync_bytes: the sync-BN all-reduces per step (bn_sync_bytes), from the
@@ -152,12 +159,6 @@ TABLE_RANKS = {"a": (1, 2, 8, 64, 256), "b": (1, 2, 8, 64, 1024)}
 #   3 and 64 channels in attn_cnn, the first on the input image, which needs
 #   no gradient; the downsamplers' 128, 256, 512 in resnet10(_attn), which
 #   have BatchNorm even with model.batchnorm = false; none in the others).
-def bn_sync_bytes(c, dx=True):
-    """Bytes of each all-reduce one synchronised BatchNorm layer of c channels
-    makes per training step (doubles: sums, then centred sums; backward's sums)."""
-    return [8 * (c + 1), 8 * 2 * c] + ([8 * (2 * c + 1)] if dx else [])
-
-
 CPU_SOURCE = ("bench_step MODEL BATCH 2 STEPS, median of 3, shared noisy 2-vCPU KVM guest "
               "(Intel(R) Xeon(R) Processor, Sapphire Rapids class)")
 GPU_SOURCE = "H100 roofline max(t_compute TF32, t_memory), docs/gpu.md"
@@ -625,9 +626,10 @@ def cmd_check(args):
         t, _ = step_time(net, p, t_c, n, overlap, bucket, args.algo, sync)
         e = (t - measured) / measured
         errs.append(abs(e))
-        # ctrain's "ms of it waiting for the all-reduce" beside the model's
-        # exposed communication: on ranks that share cores, the step time's
-        # error is mostly compute contention, which the wait leaves out.
+        # ctrain's "ms of it waiting for the all-reduce" (the gradients') beside
+        # the model's communication (step - compute, sync-BN included): on
+        # ranks that share cores the step's error is mostly compute
+        # contention, which the wait leaves out.
         w = f"{wait:8.3f}" if wait is not None else f"{'-':>8}"
         print(f"{model:>14} {p:5d} {'yes' if overlap else 'no':>7} {measured * 1e3:12.3f}"
               f" {t * 1e3:10.3f} {e:+8.1%} {w} {(t - t_c) * 1e3:8.3f}")
