@@ -56,3 +56,8 @@ foreach(core Haswell SkylakeX)
     TIMEOUT 600 SKIP_RETURN_CODE 77
     ENVIRONMENT "OMP_NUM_THREADS=2;OPENBLAS_NUM_THREADS=1;OPENBLAS_CORETYPE=${core}")
 endforeach()
+
+# The alpha-beta scaling model (tests/bench/scaling_model.py): its formulas,
+# calibration and tables, standard library only, under a second.
+add_test(NAME tools/scaling_model COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/scaling_model_test.py)
+set_tests_properties(tools/scaling_model PROPERTIES LABELS tools TIMEOUT 60)
