@@ -7,7 +7,7 @@ set_tests_properties(slurm/requeue PROPERTIES LABELS "slurm;mpi" TIMEOUT 900 SKI
 
 # A real 3-node cluster on this machine (nodes_cluster.sh): one network
 # namespace and slurmd per node, Open MPI over TCP on the veths.
-foreach(t nodes_train)
+foreach(t nodes_train nodes_loss)
   add_test(NAME slurm/${t}
     COMMAND ${CMAKE_CURRENT_LIST_DIR}/${t}.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
   set_tests_properties(slurm/${t} PROPERTIES LABELS "slurm;mpi" TIMEOUT 900 SKIP_RETURN_CODE 77
