@@ -1,6 +1,7 @@
 #!/bin/sh
 # Data-parallel numbers on this machine (docs/distributed.md):
 #   tests/bench/bench_dist.sh [BUILD_DIR]
+#   tests/bench/bench_dist.sh --nodes [BUILD_DIR [OUT]]   across nodes: bench_nodes.sh
 # - attn_cnn, global batch 128: 1 rank x 2 threads against 2 ranks x 1 thread
 #   (scaling efficiency = time per step of 1x2 / time per step of 2x1);
 # - gradient all-reduce time per step on 2 ranks, blocking and bucketed
@@ -8,6 +9,10 @@
 # - checkpoint save and load (verify + load) time.
 set -eu
 cd "$(dirname "$0")/../.."
+if [ "${1:-}" = --nodes ]; then
+  shift
+  exec sh tests/bench/bench_nodes.sh "$@"
+fi
 ctrain=${1:-build}/ctrain
 . tests/integration/mpi_env.sh
 tmp=$(mktemp -d)
