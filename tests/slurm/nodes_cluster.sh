@@ -2,7 +2,7 @@
 # A real multi-node Slurm cluster on one machine, for the tests: each node is
 # its own network namespace (a veth on a bridge, an address in a private
 # test subnet), UTS namespace (hostname = node name) and mount namespace (its
-# own /tmp and /dev/shm, as separate machines have), running its own slurmd;
+# own /dev/shm; its own TmpFS for Slurm), running its own slurmd;
 # one slurmctld and one munged in the root namespace, on the bridge. The
 # shared directory DIR plays the cluster's shared file system. Sourced.
 #   nodes_start DIR N      (root; N nodes node1..nodeN)
@@ -64,6 +64,7 @@ SlurmUser=root
 SlurmdUser=root
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/%n/spool
+TmpFS=$dir/%n/tmp
 SlurmctldPidFile=$dir/run/slurmctld.pid
 SlurmdPidFile=$dir/run/slurmd-%n.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
@@ -94,10 +95,11 @@ CONF
   while [ "$i" -le "$n" ]; do
     # nsenter --net changes only the network (ip netns exec would remount
     # /sys, and slurmd then finds no cgroup file system); unshare gives the
-    # node its hostname and a private /tmp and /dev/shm (Slurm's PMIx
-    # directories and Open MPI's session files would collide in a shared one).
+    # node its hostname and a private /dev/shm. /tmp stays shared (the
+    # source and build trees may be there); Slurm's PMIx directories, which
+    # would collide in it, go to the node's own TmpFS.
     nsenter --net="/run/netns/ct${id}n$i" unshare --uts --mount --propagation private sh -c \
-      "hostname node$i && mount --bind '$dir/node$i/tmp' /tmp && mount -t tmpfs -o size=512m tmpfs /dev/shm &&
+      "hostname node$i && mount -t tmpfs -o size=512m tmpfs /dev/shm &&
        exec slurmd -f '$dir/slurm.conf' -N node$i" || return 1
     i=$((i + 1))
   done

@@ -3,8 +3,7 @@
 # through slurm/train_nodes.sbatch with world_size.sh's settings (so that
 # another world size changes only the order of sums; world_close.py), and
 # waiting for a job. Sourced after nodes_cluster.sh, with $ctrain, $src and
-# $tmp set (tmp: the shared directory, not under /tmp, which each node has
-# of its own).
+# $tmp (the cluster's shared directory) set.
 STEPS=20
 nodes_common_args() {
   printf '%s\n' --set data.path="$tmp/d.h5" --set data.val_size=72 --set data.shuffle=false \

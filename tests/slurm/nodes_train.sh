@@ -1,6 +1,6 @@
 #!/bin/sh
 # Jobs across nodes on a real 3-node Slurm cluster (nodes_cluster.sh: one
-# network namespace, slurmd and /tmp per node; Open MPI over TCP on the
+# network namespace, hostname and slurmd per node; Open MPI over TCP on the
 # veths): sbatch --nodes=2 --ntasks-per-node=2 and --nodes=3 of
 # slurm/train_nodes.sbatch complete and end within rounding of a 1-rank run
 # (world_close.py's bound); the job's own placement line shows its ranks on
