@@ -138,19 +138,16 @@ struct pair_mat {
   long b_stride, h_stride;
 };
 
-/* C_g = alpha op(A_g) op(B_g) + beta C_g for every pair g = (b, head). */
+/* C_g = alpha op(A_g) op(B_g) + beta C_g for every pair g = (b, head): one
+ * strided-batched GEMM over the batch per head, so the calls do not grow
+ * with the batch (the pairs have two strides, and heads are few). */
 static void pairs_gemm(const struct ops_ctx *ctx, const struct attn_shape *s, int ta, int tb, int m,
                        int n, int k, float alpha, struct pair_mat a, struct pair_mat b, float beta,
                        float *c, int ldc, long c_b_stride, long c_h_stride) {
-  if (s->h == 1) {
-    cuda_matmul_batched(ctx, ta, tb, m, n, k, alpha, a.p, a.ld, a.b_stride, b.p, b.ld, b.b_stride,
-                        beta, c, ldc, c_b_stride, s->b);
-    return;
-  }
-  for (int bi = 0; bi < s->b; bi++)
-    cuda_matmul_batched(ctx, ta, tb, m, n, k, alpha, a.p + bi * a.b_stride, a.ld, a.h_stride,
-                        b.p + bi * b.b_stride, b.ld, b.h_stride, beta, c + bi * c_b_stride, ldc,
-                        c_h_stride, s->h);
+  for (int hi = 0; hi < s->h; hi++)
+    cuda_matmul_batched(ctx, ta, tb, m, n, k, alpha, a.p + hi * a.h_stride, a.ld, a.b_stride,
+                        b.p + hi * b.h_stride, b.ld, b.b_stride, beta, c + hi * c_h_stride, ldc,
+                        c_b_stride, s->b);
 }
 
 static unsigned row_blocks(long rows) {

@@ -6,10 +6,15 @@
  * with K = c*kh*kw and P = oh*ow; a 1x1 kernel at stride 1 without padding
  * reads the image as it lies and needs none. Forward: y_i (oc, P) =
  * W (oc, K) cols_i, one strided-batched GEMM per chunk (W's stride 0).
- * Backward: dw += dy_i cols_i^T image by image (a reduction over images, so
- * in order, deterministic), cols_i = W^T dy_i as one batched GEMM, then
- * col2im gathers: each thread owns one input pixel and adds the columns
- * that read it, so no atomics. dbias: one block per output channel. */
+ * Backward: each image's weight gradient G_i (oc, K) = dy_i cols_i^T as one
+ * strided-batched GEMM into scratch, then dw += G_0 + G_1 + ... added in
+ * image order by one kernel: a reduction over images in a fixed order, as
+ * when each image's GEMM accumulated into dw (one GEMM per image), in two
+ * launches instead of one per image; not one GEMM over (images x pixels),
+ * which sums in another order and moved training off the CPU's path.
+ * cols_i = W^T dy_i as one batched GEMM, then col2im gathers: each thread
+ * owns one input pixel and adds the columns that read it, so no atomics.
+ * dbias: one block per output channel. */
 #include "kernels/cuda/common.cuh"
 
 /* Column matrices of at most this many floats per chunk (64 MiB). */
@@ -26,10 +31,26 @@ static int conv_chunk(const struct conv2d_shape *s) {
   return chunk < (size_t)s->n ? (int)chunk : s->n;
 }
 
-extern "C" size_t cuda_conv2d_scratch(const struct conv2d_shape *s, int threads) {
-  (void)threads;
+/* Images whose weight gradients G_i (oc, K) one batched GEMM writes: at most
+ * a chunk, and CONV_CHUNK_FLOATS of them. */
+static int dw_chunk(const struct conv2d_shape *s) {
+  size_t per = (size_t)s->oc * s->c * s->kh * s->kw;
+  size_t m = per ? CONV_CHUNK_FLOATS / per : 1;
+  if (m < 1) m = 1;
+  int chunk = conv_chunk(s);
+  return m < (size_t)chunk ? (int)m : chunk;
+}
+
+/* Scratch: the columns of a chunk (none for a pointwise kernel), then the
+ * weight gradients of a dw_chunk. */
+static size_t cols_len(const struct conv2d_shape *s) {
   if (is_pointwise(s)) return 0;
   return (size_t)conv_chunk(s) * s->c * s->kh * s->kw * s->oh * s->ow;
+}
+
+extern "C" size_t cuda_conv2d_scratch(const struct conv2d_shape *s, int threads) {
+  (void)threads;
+  return cols_len(s) + (size_t)dw_chunk(s) * s->oc * s->c * s->kh * s->kw;
 }
 
 struct conv_geom {
@@ -81,6 +102,17 @@ __global__ void col2im_kernel(int imgs, struct conv_geom g, const float *__restr
       }
     }
     dx[e] += acc;
+  }
+}
+
+/* dw (len) += g_0 + g_1 + ... + g_{imgs-1}, each g_i (len), in that order */
+__global__ void conv_dw_sum_kernel(int imgs, size_t len, const float *__restrict__ g,
+                                   float *__restrict__ dw) {
+  GRID_STRIDE(e, len) {
+    float acc = dw[e];
+    for (int i = 0; i < imgs; i++)
+      acc += g[(size_t)i * len + e];
+    dw[e] = acc;
   }
 }
 
@@ -153,10 +185,17 @@ extern "C" void cuda_conv2d_bwd(const struct ops_ctx *ctx, const struct conv2d_s
         im2col(ctx, s, imgs, src, ctx->scratch);
         src = ctx->scratch;
       }
-      /* dw (oc, K) += dy_i (oc, P) . cols_i (K, P)^T, image by image */
-      for (int i = 0; i < imgs; i++)
-        cuda_matmul(ctx, 0, 1, s->oc, k, p, 1.0f, dyc + i * out_len, p, src + (size_t)i * k * p, p,
-                    1.0f, dw, k);
+      /* G_i (oc, K) = dy_i (oc, P) . cols_i (K, P)^T; dw += G_i in image order */
+      float *g = ctx->scratch + cols_len(s);
+      size_t len = (size_t)s->oc * k;
+      for (int j0 = 0, m = dw_chunk(s); j0 < imgs; j0 += m) {
+        int js = imgs - j0 < m ? imgs - j0 : m;
+        cuda_matmul_batched(ctx, 0, 1, s->oc, k, p, 1.0f, dyc + j0 * out_len, p, (long)out_len,
+                            src + (size_t)j0 * k * p, p, (long)k * p, 0.0f, g, k, (long)len, js);
+        LAUNCH(conv_dw_sum_kernel, ew_blocks(len), EW_THREADS, 0, cuda_stream(ctx))
+        (js, len, g, dw);
+        LAUNCH_CHECK("conv_dw_sum_kernel");
+      }
     }
     if (!dx) continue;
     if (pw) {

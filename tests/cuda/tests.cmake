@@ -125,3 +125,11 @@ if(CTRAIN_NCCL)
     PASS_REGULAR_EXPRESSION "all-reduce over NCCL[^~]*cuda [(]emulated[)] over NCCL equals cpu"
     ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")
 endif()
+
+# Launch and cuBLAS budgets of every recipe's training step (emu_stats.h).
+add_executable(test_cuda_budget ${CMAKE_CURRENT_LIST_DIR}/test_cuda_budget.c)
+target_include_directories(test_cuda_budget PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(test_cuda_budget PRIVATE ${cuda_emu_whole} ctrain_core)
+add_test(NAME cuda/test_cuda_budget COMMAND test_cuda_budget ${PROJECT_SOURCE_DIR})
+set_tests_properties(cuda/test_cuda_budget PROPERTIES LABELS cuda-emu TIMEOUT 600
+  ENVIRONMENT "${cuda_emu_env}")

@@ -112,6 +112,7 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
                            const float *b, int ldb, const float *beta, float *c, int ldc) {
   cublasStatus_t s = check(h, ta, tb, m, n, k, alpha, lda, ldb, beta, ldc, 1);
   if (s != CUBLAS_STATUS_SUCCESS) return s;
+  emu::count_blas();
   device_scope scope;
   touch_operands(a, b, c);
   gemm1(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
@@ -126,6 +127,7 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
                                          long long stride_c, int batch) {
   cublasStatus_t s = check(h, ta, tb, m, n, k, alpha, lda, ldb, beta, ldc, batch);
   if (s != CUBLAS_STATUS_SUCCESS) return s;
+  emu::count_blas();
   device_scope scope;
   touch_operands(a, b, c);
   for (int i = 0; i < batch; i++)

@@ -2,6 +2,7 @@
  * collectives and launches (emu.h); device memory, streams and events are
  * runtime.cpp's. */
 #include "kernels/cuda/emu/emu.h"
+#include "kernels/cuda/emu/emu_stats.h"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -494,6 +495,17 @@ void *dyn_shared() {
   return dyn_ptr;
 }
 
+/* The device's work counters (emu_stats.h): one device, one set. */
+static emu_stats stats;
+
+void count_blas() { stats.blas_calls++; }
+
+void count_copy(int kind, size_t bytes) {
+  if (kind == cudaMemcpyHostToDevice) stats.h2d_bytes += bytes;
+  if (kind == cudaMemcpyDeviceToHost) stats.d2h_bytes += bytes;
+  if (kind == cudaMemcpyDeviceToDevice) stats.d2d_bytes += bytes;
+}
+
 cudaError_t launch(const char *name, dim3 grid, dim3 block, size_t shmem, void (*body)(void *),
                    void *ctx) {
   init_once();
@@ -518,6 +530,7 @@ cudaError_t launch(const char *name, dim3 grid, dim3 block, size_t shmem, void (
     return record_error(cudaErrorInvalidConfiguration);
   }
   if (g_cur) fail("kernel launched from inside a kernel");
+  stats.launches++;
   g_grid_dim = grid;
   g_block_dim = block;
   cur_body = body;
@@ -547,3 +560,6 @@ cudaError_t launch(const char *name, dim3 grid, dim3 block, size_t shmem, void (
 }
 
 } // namespace emu
+
+extern "C" void emu_stats_get(struct emu_stats *out) { *out = emu::stats; }
+extern "C" void emu_stats_reset(void) { emu::stats = emu_stats{}; }

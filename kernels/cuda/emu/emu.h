@@ -110,6 +110,9 @@ template <class T> T from_bits(uint64_t b) {
  * (runtime.cpp): device_begin/device_end bracket it (nested calls count),
  * and device_touch opens the allocation holding p, if any, until the
  * outermost device_end. */
+/* emu_stats.h's counters (emu.cpp) */
+void count_blas();
+void count_copy(int kind, size_t bytes);
 void device_begin();
 void device_end();
 void device_touch(const void *p);

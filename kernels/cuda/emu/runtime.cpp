@@ -258,6 +258,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
     return record(cudaErrorInvalidMemcpyDirection);
   if (bytes && (!dst || !src)) return record(cudaErrorInvalidValue);
   if (!bytes) return cudaSuccess;
+  emu::count_copy(kind, bytes);
   device_scope scope;
   device_touch(dst);
   device_touch(src);

@@ -1,0 +1,149 @@
+/* test_cuda_budget.c — launch and cuBLAS budgets of a training step, counted
+ * by the emulator (emu_stats.h), so that a regression to per-image loops
+ * fails CI without a GPU.
+ *
+ * For each recipe's model (configs/MODEL.ini), one step — forward, backward
+ * and the Adam update — on the emulated CUDA backend at a batch of B and of
+ * 2B images. Asserted:
+ * - kernel launches and cuBLAS calls do not grow with the batch (equal at B
+ *   and 2B): at CIFAR sizes launch overhead is a step's main cost on a GPU,
+ *   and a loop over images multiplies it by the batch;
+ * - cuBLAS calls stay within 3 per weight matrix (conv and linear weights:
+ *   forward, the input's and the weight's gradient) plus, per attention
+ *   layer, 5 per head (S = QK^T, PV forward; dV, dP, dQ, dK backward share
+ *   the rest): the products the maths needs, one call each;
+ * - kernel launches stay within the stated per-model budget (measured when
+ *   the budgets were set, plus ~10 % for new work), and the step copies
+ *   nothing between host and device.
+ * The counts are printed for docs/gpu.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "device_required.h"
+#include "graph/graph.h"
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/emu/emu_stats.h"
+#include "models/models.h"
+#include "train/spec.h"
+
+struct budget {
+  const char *model;
+  int batch;    /* B; the step also runs at 2B */
+  int launches; /* kernel launches per step, at most */
+};
+
+/* Batches small enough for the emulator; the counts do not depend on them.
+ * Launch budgets: measured when set (61, 34, 21, 124, 207, 129) plus ~10 %. */
+static const struct budget budgets[] = {
+    {"attn_cnn", 1, 67},  {"ultimus", 1, 38}, {"cnn_vanilla", 1, 24},
+    {"resnet10", 1, 137}, {"vit", 1, 228},    {"conv_vit", 1, 142},
+};
+
+struct counts {
+  struct emu_stats st;
+  int weights;   /* weight matrices: parameters of 2 or more dimensions */
+  int attn_gemm; /* 5 per head per attention layer */
+};
+
+static int step_counts(const struct ops_backend *ops, const char *src, const char *model, int batch,
+                       struct counts *out) {
+  char ini[4200];
+  snprintf(ini, sizeof ini, "%s/configs/%s.ini", src, model);
+  struct config *cfg = malloc(sizeof *cfg);
+  struct ct_err e = {0};
+  config_defaults(cfg);
+  struct dataset_info info = {.num_classes = 10};
+  struct model_spec spec;
+  struct graph g;
+  struct model_io io;
+  if (config_load_file(cfg, ini, &e) || model_spec_from_config(cfg, &info, batch, &spec, &e)) {
+    fprintf(stderr, "FAIL %s: %s\n", model, e.msg);
+    free(cfg);
+    return 1;
+  }
+  free(cfg);
+  graph_init(&g, ops, 1, 7);
+  if (model_build(&g, &spec, &io, &e) || graph_plan(&g, &e)) {
+    fprintf(stderr, "FAIL %s: %s\n", model, e.msg);
+    return 1;
+  }
+  memset(out, 0, sizeof *out);
+  for (int t = 0; t < g.ntensors; t++) {
+    const struct tensor *x = &g.tensors[t];
+    if (x->kind == TK_PARAM && x->view_of < 0 && x->ndim >= 2) out->weights++;
+  }
+  for (int n = 0; n < g.nnodes; n++)
+    if (g.nodes[n].op == OP_ATTENTION) out->attn_gemm += 5 * g.nodes[n].p.attn.h;
+  size_t np = g.params_len;
+  float *m = ops->alloc(ops, np * sizeof(float)), *v = ops->alloc(ops, np * sizeof(float));
+  ops->memset0(ops, m, np * sizeof(float));
+  ops->memset0(ops, v, np * sizeof(float));
+  ops->memset0(ops, g.tensors[io.input].data, g.tensors[io.input].numel * sizeof(float));
+  ops->memset0(ops, g.tensors[io.labels].data, g.tensors[io.labels].numel * sizeof(int32_t));
+  g.training = 1;
+  g.step_counter = 1;
+  emu_stats_reset();
+  graph_forward(&g);
+  graph_backward(&g);
+  ops->adam_step(&g.ctx, np, g.params, g.grads, m, v, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0, 1);
+  emu_stats_get(&out->st);
+  ops->release(ops, m);
+  ops->release(ops, v);
+  graph_free(&g);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  device_required();
+  if (argc != 2) {
+    fprintf(stderr, "usage: test_cuda_budget SOURCE_DIR\n");
+    return 2;
+  }
+  char msg[256];
+  const struct ops_backend *cuda = cuda_backend_open(0, msg, sizeof msg);
+  if (!cuda) {
+    fprintf(stderr, "FAIL: %s\n", msg);
+    return 1;
+  }
+  int failures = 0;
+  printf("%-12s %8s %8s %10s %10s\n", "model", "weights", "attn", "launches", "cublas");
+  for (size_t i = 0; i < sizeof budgets / sizeof *budgets; i++) {
+    const struct budget *b = &budgets[i];
+    struct counts one, two;
+    if (step_counts(cuda, argv[1], b->model, b->batch, &one) ||
+        step_counts(cuda, argv[1], b->model, 2 * b->batch, &two)) {
+      failures++;
+      continue;
+    }
+    printf("%-12s %8d %8d %10llu %10llu\n", b->model, one.weights, one.attn_gemm, one.st.launches,
+           one.st.blas_calls);
+    if (one.st.launches != two.st.launches || one.st.blas_calls != two.st.blas_calls) {
+      fprintf(stderr, "FAIL %s: batch %d: %llu launches, %llu cuBLAS calls; batch %d: %llu, %llu\n",
+              b->model, b->batch, one.st.launches, one.st.blas_calls, 2 * b->batch, two.st.launches,
+              two.st.blas_calls);
+      failures++;
+    }
+    unsigned long long blas_budget = 3ull * one.weights + (unsigned long long)one.attn_gemm;
+    if (one.st.blas_calls > blas_budget) {
+      fprintf(stderr, "FAIL %s: %llu cuBLAS calls, budget %llu (3 x %d weights + %d attention)\n",
+              b->model, one.st.blas_calls, blas_budget, one.weights, one.attn_gemm);
+      failures++;
+    }
+    if (one.st.launches > (unsigned long long)b->launches) {
+      fprintf(stderr, "FAIL %s: %llu kernel launches, budget %d\n", b->model, one.st.launches,
+              b->launches);
+      failures++;
+    }
+    if (one.st.h2d_bytes || one.st.d2h_bytes) {
+      fprintf(stderr, "FAIL %s: the step copied %llu bytes to and %llu from the device\n", b->model,
+              one.st.h2d_bytes, one.st.d2h_bytes);
+      failures++;
+    }
+  }
+  cuda_backend_close(cuda);
+  if (failures) return 1;
+  printf("every model's step within its launch and cuBLAS budget, independent of the batch\n");
+  return 0;
+}
