@@ -189,6 +189,20 @@ class UsageError(Exception):
     pass
 
 
+def load_json_list(path, what):
+    """A non-empty JSON list from path; UsageError naming the file otherwise."""
+    try:
+        with open(path) as f:
+            items = json.load(f)
+    except OSError as e:
+        raise UsageError(f"{path}: {e.strerror}")
+    except ValueError as e:
+        raise UsageError(f"{path}: not JSON ({e})")
+    if not isinstance(items, list) or not items:
+        raise UsageError(f"{path}: a non-empty list of {what} expected")
+    return items
+
+
 # ---------------------------------------------------------------------------
 # Networks and collectives
 # ---------------------------------------------------------------------------
@@ -494,15 +508,7 @@ def cmd_predict(args):
 def load_models(path):
     if path is None:
         return DEFAULT_MODELS
-    try:
-        with open(path) as f:
-            models = json.load(f)
-    except OSError as e:
-        raise UsageError(f"{path}: {e.strerror}")
-    except ValueError as e:
-        raise UsageError(f"{path}: not JSON ({e})")
-    if not isinstance(models, list) or not models:
-        raise UsageError(f"{path}: a non-empty list of models expected")
+    models = load_json_list(path, "models")
     for m in models:
         if not isinstance(m, dict) or not isinstance(m.get("name"), str):
             raise UsageError(f"{path}: each model needs a name")
@@ -596,15 +602,7 @@ def cmd_check(args):
     check_positive("--alpha-us", args.alpha_us, allow_zero=True)
     check_positive("--beta-gbs", args.beta_gbs)
     net = flat(args.alpha_us, args.beta_gbs)
-    try:
-        with open(args.file) as f:
-            rows = json.load(f)
-    except OSError as e:
-        raise UsageError(f"{args.file}: {e.strerror}")
-    except ValueError as e:
-        raise UsageError(f"{args.file}: not JSON ({e})")
-    if not isinstance(rows, list) or not rows:
-        raise UsageError(f"{args.file}: a non-empty list of rows expected")
+    rows = load_json_list(args.file, "rows")
     print(f"# alpha {args.alpha_us} us, beta {args.beta_gbs} GB/s, {args.algo} all-reduce")
     print(f"{'model':>14} {'ranks':>5} {'overlap':>7} {'measured_ms':>12} {'model_ms':>10}"
           f" {'rel_err':>8} {'wait_ms':>8} {'comm_ms':>8}")

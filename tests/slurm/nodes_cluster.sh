@@ -58,39 +58,19 @@ ClusterName=ctrainnodes
 SlurmctldHost=$(hostname -s)($net.1)
 SlurmctldPort=$port
 SlurmdPort=$((port + 1))
-AuthType=auth/munge
-AuthInfo=socket=$dir/munge/socket
-SlurmUser=root
-SlurmdUser=root
-StateSaveLocation=$dir/state
+$(slurm_conf_common "$dir")
 SlurmdSpoolDir=$dir/%n/spool
 TmpFS=$dir/%n/tmp
 SlurmctldPidFile=$dir/run/slurmctld.pid
 SlurmdPidFile=$dir/run/slurmd-%n.pid
-SlurmctldLogFile=$dir/log/slurmctld.log
 SlurmdLogFile=$dir/log/slurmd-%n.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_CPU
-SlurmdParameters=config_overrides
-MpiDefault=pmix
 ReturnToService=0
 SlurmdTimeout=10
 MessageTimeout=5
 KillWait=5
-JobRequeue=1
-SchedulerType=sched/backfill
 ${nodelines}PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
-  export SLURM_CONF="$dir/slurm.conf"
-  dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 2>/dev/null
-  chmod 700 "$dir/munge"
-  chmod 400 "$dir/munge/munge.key"
-  munged --key-file="$dir/munge/munge.key" --socket="$dir/munge/socket" \
-    --pid-file="$dir/munge/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/munge/seed" \
-    --force || return 1
-  slurmctld -f "$dir/slurm.conf" -i || return 1
+  slurm_controller_start "$dir" || return 1
   i=1
   while [ "$i" -le "$n" ]; do
     # nsenter --net changes only the network (ip netns exec would remount

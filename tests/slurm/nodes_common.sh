@@ -2,9 +2,23 @@
 # What the multi-node tests share: a 1-rank reference run, jobs submitted
 # through slurm/train_nodes.sbatch with world_size.sh's settings (so that
 # another world size changes only the order of sums; world_close.py), and
-# waiting for a job. Sourced after nodes_cluster.sh, with $ctrain, $src and
-# $tmp (the cluster's shared directory) set.
+# waiting for a job. Sourced with $ctrain and $src set; nodes_setup sets
+# $tmp, the cluster's shared directory.
+. "$src/tests/slurm/slurm_cluster.sh"
+. "$src/tests/slurm/nodes_cluster.sh"
 STEPS=20
+
+# A 3-node cluster in $tmp, removed on exit (ctest's timeout too), and the
+# 1-rank reference run; exits 77 where the cluster cannot run.
+nodes_setup() {
+  nodes_can_run || exit 77
+  tmp=$(mktemp -d /var/tmp/ctrain-nodes.XXXXXX)
+  trap 'nodes_stop "$tmp/cluster"; rm -rf "$tmp"' EXIT
+  trap 'exit 1' INT TERM HUP
+  nodes_start "$tmp/cluster" 3 || { echo "FAIL: could not start the cluster"; exit 1; }
+  nodes_mpi_env "$tmp/cluster"
+  nodes_reference
+}
 nodes_common_args() {
   printf '%s\n' --set data.path="$tmp/d.h5" --set data.val_size=72 --set data.shuffle=false \
     --set data.augment=none --set train.batch_size=24 --set train.max_steps=$STEPS \

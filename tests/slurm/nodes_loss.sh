@@ -13,16 +13,8 @@
 # usage: nodes_loss.sh CTRAIN SOURCE_DIR
 set -eu
 ctrain=$(realpath "$1") src=$(realpath "$2")
-. "$src/tests/slurm/slurm_cluster.sh"
-. "$src/tests/slurm/nodes_cluster.sh"
 . "$src/tests/slurm/nodes_common.sh"
-nodes_can_run || exit 77
-tmp=$(mktemp -d /var/tmp/ctrain-nodes.XXXXXX)
-trap 'nodes_stop "$tmp/cluster"; rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM HUP # ctest's timeout too: the EXIT trap removes the cluster
-nodes_start "$tmp/cluster" 3 || { echo "FAIL: could not start the cluster"; exit 1; }
-nodes_mpi_env "$tmp/cluster"
-nodes_reference
+nodes_setup
 
 # A node range, one task per node (train_nodes.sbatch says why): the job
 # runs on the 3 nodes up and, requeued, on the 2 left.

@@ -14,16 +14,8 @@
 # usage: nodes_train.sh CTRAIN SOURCE_DIR
 set -eu
 ctrain=$(realpath "$1") src=$(realpath "$2")
-. "$src/tests/slurm/slurm_cluster.sh"
-. "$src/tests/slurm/nodes_cluster.sh"
 . "$src/tests/slurm/nodes_common.sh"
-nodes_can_run || exit 77
-tmp=$(mktemp -d /var/tmp/ctrain-nodes.XXXXXX)
-trap 'nodes_stop "$tmp/cluster"; rm -rf "$tmp"' EXIT
-trap 'exit 1' INT TERM HUP # ctest's timeout too: the EXIT trap removes the cluster
-nodes_start "$tmp/cluster" 3 || { echo "FAIL: could not start the cluster"; exit 1; }
-nodes_mpi_env "$tmp/cluster"
-nodes_reference
+nodes_setup
 grad_bytes=$((45236 * 4))
 
 # job NAME NODES TASKS_PER_NODE PLACEMENT_PATTERN

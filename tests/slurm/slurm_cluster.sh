@@ -11,6 +11,43 @@ slurm_install() {
     >/dev/null 2>&1
 }
 
+# The slurm.conf lines both test clusters share, for the cluster in DIR:
+# munge on our own socket, root, no cgroups (proctrack/linuxproc, task/none:
+# containers have none to give), CPUs allocated one by one as the node lines
+# declare them (CR_CPU, config_overrides), PMIx (Debian's Open MPI speaks
+# nothing else), requeueing allowed.
+slurm_conf_common() {
+  cat <<CONF
+AuthType=auth/munge
+AuthInfo=socket=$1/munge/socket
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=$1/state
+SlurmctldLogFile=$1/log/slurmctld.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+SlurmdParameters=config_overrides
+MpiDefault=pmix
+JobRequeue=1
+SchedulerType=sched/backfill
+CONF
+}
+
+# munged with a fresh key and socket of our own, then slurmctld, for the
+# configuration DIR/slurm.conf (logs in DIR/log); exports SLURM_CONF.
+slurm_controller_start() {
+  export SLURM_CONF="$1/slurm.conf"
+  dd if=/dev/urandom of="$1/munge/munge.key" bs=1024 count=1 2>/dev/null
+  chmod 700 "$1/munge"
+  chmod 400 "$1/munge/munge.key"
+  munged --key-file="$1/munge/munge.key" --socket="$1/munge/socket" \
+    --pid-file="$1/munge/munged.pid" --log-file="$1/log/munged.log" --seed-file="$1/munge/seed" \
+    --force || return 1
+  slurmctld -f "$1/slurm.conf" -i
+}
+
 slurm_start() {
   dir=$1
   mkdir -p "$dir/state" "$dir/spool" "$dir/munge" "$dir/log"
@@ -34,38 +71,17 @@ ClusterName=ctraintest
 SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$port
 SlurmdPort=$((port + 1))
-AuthType=auth/munge
-AuthInfo=socket=$dir/munge/socket
-SlurmUser=root
-SlurmdUser=root
-StateSaveLocation=$dir/state
+$(slurm_conf_common "$dir")
 SlurmdSpoolDir=$dir/spool
 SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
-SlurmctldLogFile=$dir/log/slurmctld.log
 SlurmdLogFile=$dir/log/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_CPU
-SlurmdParameters=config_overrides
-MpiDefault=pmix
 ReturnToService=2
 KillWait=30
-JobRequeue=1
-SchedulerType=sched/backfill
 NodeName=$host NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$cpus Sockets=1 CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=$mem State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
-  export SLURM_CONF="$dir/slurm.conf"
-  # munge: a fresh key and socket of our own
-  dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 2>/dev/null
-  chmod 700 "$dir/munge"
-  chmod 400 "$dir/munge/munge.key"
-  munged --key-file="$dir/munge/munge.key" --socket="$dir/munge/socket" \
-    --pid-file="$dir/munge/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/munge/seed" \
-    --force || return 1
-  slurmctld -f "$dir/slurm.conf" -i || return 1
+  slurm_controller_start "$dir" || return 1
   slurmd -f "$dir/slurm.conf" || return 1
   i=0
   # "idle" exactly: "idle*" is a node whose slurmd has not answered.
