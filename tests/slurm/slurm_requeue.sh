@@ -12,6 +12,7 @@ ctrain=$(realpath "$1") src=$(realpath "$2")
 slurm_install || { echo "SKIP: cannot install Slurm (needs root and apt)"; exit 77; }
 tmp=$(mktemp -d /tmp/ctrain-slurm.XXXXXX)
 trap 'slurm_stop "$tmp/cluster"; rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM HUP # ctest's timeout too: the EXIT trap stops the daemons
 slurm_start "$tmp/cluster" || { echo "FAIL: could not start Slurm"; exit 1; }
 "$ctrain" prepare synthetic "$tmp/d.h5" --train 480 --test 48 --seed 11 >/dev/null
 cd "$src"
