@@ -15,7 +15,9 @@
  *                   (threads between barriers run in a random order) -> the same report
  *   dyn-uninit      the same with dynamic shared memory -> the same report
  *   host-deref      host code reads a device buffer -> "host access to device memory"
- *   block-race      two blocks write one word -> "both write device memory" */
+ *   block-race      two blocks write one word -> "both write device memory"
+ *   stream-race     a kernel on one stream reads another stream's output with no event between
+ *                   them -> "stream race" */
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -134,6 +136,16 @@ __global__ void dyn_uninit(float *x) {
  * the same words (a race on a GPU, whichever block is last wins). */
 __global__ void block_race(float *x) { x[threadIdx.x] = blockIdx.x + 1.0f; }
 
+__global__ void fill_value(float *x, int n, float v) {
+  int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) x[i] = v;
+}
+
+__global__ void add_from(float *y, const float *x, int n) {
+  int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) y[i] += x[i];
+}
+
 static float *dev_upload(const std::vector<float> &h) {
   float *d = nullptr;
   CUDA_CHECK(cudaMalloc(&d, h.size() * sizeof(float)));
@@ -236,6 +248,52 @@ static void test_atomics_coords_streams() {
   CUDA_CHECK(cudaFree(out));
 }
 
+/* Streams are deferred queues ordered by events: work runs only when
+ * something needs it, and in the order the events give. */
+static void test_stream_order() {
+  const int n = 64;
+  float *x = nullptr, *y = nullptr;
+  CUDA_CHECK(cudaMalloc(&x, n * sizeof(float)));
+  CUDA_CHECK(cudaMalloc(&y, n * sizeof(float)));
+  CUDA_CHECK(cudaMemset(y, 0, n * sizeof(float)));
+  cudaStream_t s1, s2;
+  cudaEvent_t e0, e1;
+  CUDA_CHECK(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaStreamCreate(&s2));
+  CUDA_CHECK(cudaEventCreate(&e0));
+  CUDA_CHECK(cudaEventCreate(&e1));
+  CUDA_CHECK(cudaEventRecord(e0, s1));
+  LAUNCH(fill_value, 1, n, 0, s1)(x, n, 3.0f);
+  LAUNCH_CHECK("fill_value");
+  CUDA_CHECK(cudaEventRecord(e1, s1));
+  float ms = 0;
+  EXPECT(cudaEventElapsedTime(&ms, e0, e1) == cudaErrorNotReady,
+         "s1's work ran before anything needed it");
+  /* s2 reads x after s1's event: s1 runs first when s2 is synchronised. */
+  CUDA_CHECK(cudaStreamWaitEvent(s2, e1, 0));
+  LAUNCH(add_from, 1, n, 0, s2)(y, x, n);
+  LAUNCH(add_from, 1, n, 0, s2)(y, x, n);
+  LAUNCH_CHECK("add_from");
+  std::vector<float> got(n);
+  CUDA_CHECK(cudaMemcpyAsync(got.data(), y, n * sizeof(float), cudaMemcpyDeviceToHost, s2));
+  for (int i = 0; i < n; i++)
+    EXPECT(got[i] == 6.0f, "y[%d] = %g after two ordered adds of 3", i, got[i]);
+  CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+  /* Once the host has synchronised s2 (which saw e1), s1's old work is
+   * ordered before anything issued later: a new read of x on s2 without an
+   * event is no race. */
+  LAUNCH(add_from, 1, n, 0, s2)(y, x, n);
+  CUDA_CHECK(cudaStreamSynchronize(s2));
+  CUDA_CHECK(cudaMemcpy(got.data(), y, n * sizeof(float), cudaMemcpyDeviceToHost));
+  EXPECT(got[n - 1] == 9.0f, "y = %g after three adds", got[n - 1]);
+  CUDA_CHECK(cudaEventDestroy(e0));
+  CUDA_CHECK(cudaEventDestroy(e1));
+  CUDA_CHECK(cudaStreamDestroy(s1));
+  CUDA_CHECK(cudaStreamDestroy(s2));
+  CUDA_CHECK(cudaFree(x));
+  CUDA_CHECK(cudaFree(y));
+}
+
 static void test_limits() {
   float *x = nullptr;
   CUDA_CHECK(cudaMalloc(&x, 4096 * sizeof(float)));
@@ -314,6 +372,15 @@ int main(int argc, char **argv) {
       LAUNCH(tree_sum, 1, 256, 0, 0)(in, out, 0);
     } else if (!std::strcmp(argv[1], "block-race")) {
       LAUNCH(block_race, 3, 32, 0, 0)(x);
+    } else if (!std::strcmp(argv[1], "stream-race")) {
+      float *y = nullptr;
+      CUDA_CHECK(cudaMalloc(&y, 100 * sizeof(float)));
+      cudaStream_t s1, s2;
+      CUDA_CHECK(cudaStreamCreate(&s1));
+      CUDA_CHECK(cudaStreamCreate(&s2));
+      LAUNCH(fill_value, 1, 100, 0, s1)(x, 100, 1.0f);
+      LAUNCH(add_from, 1, 100, 0, s2)(y, x, 100); /* the bug: no event after s1's fill */
+      CUDA_CHECK(cudaDeviceSynchronize());
     } else if (!std::strcmp(argv[1], "host-deref")) {
       CUDA_CHECK(cudaMemset(x, 0, 100 * sizeof(float)));
       std::printf("x[3] = %g\n", static_cast<double>(x[3])); /* the bug: x is a device pointer */
@@ -327,6 +394,7 @@ int main(int argc, char **argv) {
   test_barrier_and_race();
   test_warp_ops();
   test_atomics_coords_streams();
+  test_stream_order();
   test_limits();
   test_cublas();
   if (failures) {

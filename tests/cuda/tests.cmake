@@ -12,7 +12,7 @@ target_link_libraries(test_emu PRIVATE ctrain_cuda_emu)
 add_test(NAME cuda/test_emu COMMAND test_emu)
 # The emulator must stop each of these kernels with a report naming the bug.
 set(cuda_emu_cases oob divergent exited warp-mask shared-uninit dyn-uninit no-barrier host-deref
-  block-race)
+  block-race stream-race)
 foreach(case ${cuda_emu_cases})
   add_test(NAME cuda/test_emu_${case} COMMAND test_emu ${case})
 endforeach()
@@ -34,6 +34,8 @@ set_tests_properties(cuda/test_emu_host-deref PROPERTIES PASS_REGULAR_EXPRESSION
   "host access to device memory at 0x[0-9a-f]+ [(]byte 12 of a cudaMalloc of 400 bytes[)](.|\n)*AddressSanitizer: SEGV")
 set_tests_properties(cuda/test_emu_block-race PROPERTIES PASS_REGULAR_EXPRESSION
   "kernel block_race: blocks [(]0,0,0[)] and [(]1,0,0[)] both write device memory at 0x[0-9a-f]+ [(]byte [0-9]+ of a cudaMalloc of 400 bytes[)] in one launch, not by atomics")
+set_tests_properties(cuda/test_emu_stream-race PROPERTIES PASS_REGULAR_EXPRESSION
+  "stream race: fill_value on stream [0-9]+ and add_from on stream [0-9]+ both reach device memory at 0x[0-9a-f]+, and no event orders them")
 list(TRANSFORM cuda_emu_cases PREPEND cuda/test_emu_ OUTPUT_VARIABLE cuda_emu_case_tests)
 set_tests_properties(cuda/test_emu ${cuda_emu_case_tests} PROPERTIES LABELS cuda-emu TIMEOUT 120
   ENVIRONMENT "${cuda_emu_env}")

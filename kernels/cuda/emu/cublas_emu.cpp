@@ -20,6 +20,7 @@ cublasStatus_t cublasCreate(cublasHandle_t *h) {
 
 cublasStatus_t cublasDestroy(cublasHandle_t h) {
   if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  device_drain(); /* as cuBLAS does: its queued products finish first */
   delete h;
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -76,7 +77,7 @@ cublasStatus_t check(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t t
   return CUBLAS_STATUS_SUCCESS;
 }
 
-void gemm1(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+void gemm1(cublasMath_t math, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
            float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c,
            int ldc) {
   if (m == 0 || n == 0) return;
@@ -89,7 +90,7 @@ void gemm1(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, 
     return;
   }
   std::vector<float> ta32, tb32;
-  if (h->math == CUBLAS_TF32_TENSOR_OP_MATH) {
+  if (math == CUBLAS_TF32_TENSOR_OP_MATH) {
     a = ta == CUBLAS_OP_N ? tf32_copy(a, m, k, lda, ta32) : tf32_copy(a, k, m, lda, ta32);
     b = tb == CUBLAS_OP_N ? tf32_copy(b, k, n, ldb, tb32) : tf32_copy(b, n, k, ldb, tb32);
   }
@@ -98,11 +99,51 @@ void gemm1(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, 
               c, ldc);
 }
 
-/* Opens the device allocations the product reads and writes. */
-void touch_operands(const float *a, const float *b, const float *c) {
-  device_touch(a);
-  device_touch(b);
-  device_touch(c);
+/* A product queued on the handle's stream: the scalars are read when it is
+ * issued, as cuBLAS reads host scalars. */
+struct gemm_job {
+  cudaStream_t stream;
+  cublasMath_t math;
+  cublasOperation_t ta, tb;
+  int m, n, k, lda, ldb, ldc, batch;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+  long long sa, sb, sc;
+};
+
+void run_gemm(void *p) {
+  const gemm_job &j = *static_cast<gemm_job *>(p);
+  device_scope scope;
+  device_touch(j.a);
+  device_touch(j.b);
+  device_touch(j.c);
+  for (int i = 0; i < j.batch; i++)
+    gemm1(j.math, j.ta, j.tb, j.m, j.n, j.k, j.alpha, j.a + i * j.sa, j.lda, j.b + i * j.sb, j.ldb,
+          j.beta, j.c + i * j.sc, j.ldc);
+}
+
+/* The bytes a column-major (rows, cols) operand with leading dimension ld
+ * spans over `batch` matrices `stride` apart. */
+size_t extent(int rows, int cols, int ld, long long stride, int batch) {
+  if (rows <= 0 || cols <= 0 || batch <= 0) return 0;
+  size_t one = static_cast<size_t>(ld) * static_cast<size_t>(cols - 1) + static_cast<size_t>(rows);
+  return 4 * (one + static_cast<size_t>(stride) * static_cast<size_t>(batch - 1));
+}
+
+void issue(const gemm_job &j) {
+  emu::count_blas();
+  size_t na = j.ta == CUBLAS_OP_N ? extent(j.m, j.k, j.lda, j.sa, j.batch)
+                                  : extent(j.k, j.m, j.lda, j.sa, j.batch);
+  size_t nb = j.tb == CUBLAS_OP_N ? extent(j.k, j.n, j.ldb, j.sb, j.batch)
+                                  : extent(j.n, j.k, j.ldb, j.sb, j.batch);
+  span spans[3];
+  size_t n = 0;
+  if (na) spans[n++] = span{j.a, na};
+  if (nb) spans[n++] = span{j.b, nb};
+  if (size_t nc = extent(j.m, j.n, j.ldc, j.sc, j.batch)) spans[n++] = span{j.c, nc};
+  stream_issue(j.stream, "cublasSgemm", spans, n, run_gemm, new gemm_job(j),
+               [](void *p) { delete static_cast<gemm_job *>(p); });
 }
 
 } // namespace
@@ -112,10 +153,8 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
                            const float *b, int ldb, const float *beta, float *c, int ldc) {
   cublasStatus_t s = check(h, ta, tb, m, n, k, alpha, lda, ldb, beta, ldc, 1);
   if (s != CUBLAS_STATUS_SUCCESS) return s;
-  emu::count_blas();
-  device_scope scope;
-  touch_operands(a, b, c);
-  gemm1(h, ta, tb, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
+  issue(gemm_job{h->stream, h->math, ta, tb, m, n, k, lda, ldb, ldc, 1, *alpha, *beta, a, b, c, 0,
+                 0, 0});
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -127,12 +166,8 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
                                          long long stride_c, int batch) {
   cublasStatus_t s = check(h, ta, tb, m, n, k, alpha, lda, ldb, beta, ldc, batch);
   if (s != CUBLAS_STATUS_SUCCESS) return s;
-  emu::count_blas();
-  device_scope scope;
-  touch_operands(a, b, c);
-  for (int i = 0; i < batch; i++)
-    gemm1(h, ta, tb, m, n, k, *alpha, a + i * stride_a, lda, b + i * stride_b, ldb, *beta,
-          c + i * stride_c, ldc);
+  issue(gemm_job{h->stream, h->math, ta, tb, m, n, k, lda, ldb, ldc, batch, *alpha, *beta, a, b, c,
+                 stride_a, stride_b, stride_c});
   return CUBLAS_STATUS_SUCCESS;
 }
 

@@ -506,10 +506,7 @@ void count_copy(int kind, size_t bytes) {
   if (kind == cudaMemcpyDeviceToDevice) stats.d2d_bytes += bytes;
 }
 
-cudaError_t launch(const char *name, dim3 grid, dim3 block, size_t shmem, void (*body)(void *),
-                   void *ctx) {
-  init_once();
-  cur_kernel = name;
+cudaError_t launch_check(const char *name, dim3 grid, dim3 block, size_t shmem) {
   unsigned long threads = static_cast<unsigned long>(block.x) * block.y * block.z;
   const char *why = nullptr;
   if (!grid.x || !grid.y || !grid.z || !threads)
@@ -531,6 +528,14 @@ cudaError_t launch(const char *name, dim3 grid, dim3 block, size_t shmem, void (
   }
   if (g_cur) fail("kernel launched from inside a kernel");
   stats.launches++;
+  return cudaSuccess;
+}
+
+void launch_run(const char *name, dim3 grid, dim3 block, size_t shmem, void (*body)(void *),
+                void *ctx) {
+  init_once();
+  cur_kernel = name;
+  unsigned long threads = static_cast<unsigned long>(block.x) * block.y * block.z;
   g_grid_dim = grid;
   g_block_dim = block;
   cur_body = body;
@@ -556,7 +561,6 @@ cudaError_t launch(const char *name, dim3 grid, dim3 block, size_t shmem, void (
   _mm_setcsr(mxcsr);
   dyn_ptr = nullptr;
   cur_kernel = "";
-  return cudaSuccess;
 }
 
 } // namespace emu

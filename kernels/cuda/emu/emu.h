@@ -12,10 +12,12 @@
  * take part, when a launch exceeds the hardware limits (1024 threads per
  * block, 48 KiB of shared memory), when floating-point arithmetic reads
  * shared memory no thread of the block wrote (emu.cpp), when two blocks of
- * a launch write one device word, and when host code touches device memory
- * (runtime.cpp). Device memory is mmap'd pages with poisoned tails, so
- * AddressSanitizer (the emulator tests build with it) catches out-of-bounds
- * accesses; the fiber switches are announced to it.
+ * a launch write one device word, when host code touches device memory
+ * (runtime.cpp), and when two streams reach one buffer with no event
+ * ordering them (streams.cpp: each stream is a deferred queue). Device
+ * memory is mmap'd pages with poisoned tails, so AddressSanitizer (the
+ * emulator tests build with it) catches out-of-bounds accesses; the fiber
+ * switches are announced to it.
  *
  * Static __shared__ variables are function-local statics: blocks run one at
  * a time, so one copy serves every block. They live in the section
@@ -58,6 +60,7 @@ enum cudaError {
   cudaErrorInvalidDevicePointer = 17,
   cudaErrorInvalidMemcpyDirection = 21,
   cudaErrorInvalidResourceHandle = 400,
+  cudaErrorNotReady = 600, /* cudaEventElapsedTime of an event not yet complete */
 };
 typedef enum cudaError cudaError_t;
 
@@ -90,9 +93,31 @@ int shfl_src_down(unsigned delta, int width);
 int shfl_src_xor(int lane_mask, int width);
 void *dyn_shared();
 
-/* Runs body(ctx) as every thread of the grid; returns the launch error. */
-cudaError_t launch(const char *name, dim3 grid, dim3 block, size_t shmem, void (*body)(void *),
-                   void *ctx);
+/* A launch's configuration checked against the hardware limits, as a real
+ * launch checks it when issued; counted when valid. */
+cudaError_t launch_check(const char *name, dim3 grid, dim3 block, size_t shmem);
+/* Runs body(ctx) as every thread of the grid (a checked configuration). */
+void launch_run(const char *name, dim3 grid, dim3 block, size_t shmem, void (*body)(void *),
+                void *ctx);
+
+/* Device memory an operation reaches: `bytes` from p, or from p on with the
+ * extent unknown (bytes 0: a kernel's pointer argument). */
+struct span {
+  const void *p;
+  size_t bytes;
+};
+/* Issues work on stream s (streams.cpp). Each stream is a deferred queue:
+ * its work runs only when something needs it done (a synchronisation, an
+ * event another stream waits for, a blocking copy), so work that reads
+ * another stream's output without an event between them reads it stale, as
+ * on a GPU where the streams run concurrently, and the emulator reports
+ * the pair when they share memory (`what` names the work). The legacy
+ * stream (nullptr) waits for all work and runs at once. */
+void stream_issue(stream_rec *s, const char *what, const span *spans, size_t n, void (*run)(void *),
+                  void *ctx, void (*release)(void *));
+/* Work the caller runs itself, now, in s's order: s's earlier work (and
+ * what it waits for) runs first (NCCL's collectives: other ranks wait). */
+void stream_issue_now(stream_rec *s, const char *what, const span *spans, size_t n);
 
 template <class T> uint64_t to_bits(T v) {
   static_assert(sizeof(T) <= 8, "warp shuffles move at most 8 bytes");
@@ -116,6 +141,11 @@ void count_copy(int kind, size_t bytes);
 void device_begin();
 void device_end();
 void device_touch(const void *p);
+/* Whether p is in a device allocation (or its guard page). */
+bool device_holds(const void *p);
+/* Runs every stream's queued work (streams.cpp): what the legacy stream's
+ * blocking calls, cudaFree and cudaDeviceSynchronize wait for. */
+void device_drain();
 /* Inside a launch's device_scope, before its pointers are touched: with
  * more than one block, device memory writes are tracked by block and a word
  * two blocks write is reported (runtime.cpp). block_done ends a block. */
@@ -135,33 +165,54 @@ template <class T> void touch_arg(const T &v) {
 
 /* A launch: LAUNCH(k, grid, block, shmem, stream)(args...) copies the
  * arguments once, converted to the kernel's parameter types as a real launch
- * does, and runs the kernel on every thread. */
+ * does, and queues the kernel on the stream; it runs on every thread when
+ * the stream's work is needed. */
+template <class T> void span_arg(const T &v, span *out, size_t &n) {
+  if constexpr (std::is_pointer_v<T>) out[n++] = span{v, 0};
+}
 template <class... P> struct launcher {
   void (*kernel)(P...);
   const char *name;
   dim3 grid, block;
   size_t shmem;
+  stream_rec *stream;
   template <class... A> cudaError_t operator()(A &&...a) const {
     struct frame {
       void (*kernel)(P...);
       std::tuple<std::decay_t<P>...> args;
-    } f{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(a)...)};
-    device_scope scope; /* the pointer arguments opened now, the rest when reached */
-    track_blocks(grid);
-    std::apply([](const auto &...x) { (touch_arg(x), ...); }, f.args);
-    return launch(
-        name, grid, block, shmem,
+      const char *name;
+      dim3 grid, block;
+      size_t shmem;
+    };
+    if (cudaError_t e = launch_check(name, grid, block, shmem)) return e;
+    frame *f = new frame{
+        kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(a)...), name, grid, block, shmem};
+    span spans[sizeof...(P) + 1];
+    size_t n = 0;
+    std::apply([&](const auto &...x) { (span_arg(x, spans, n), ...); }, f->args);
+    stream_issue(
+        stream, name, spans, n,
         [](void *p) {
           frame *fr = static_cast<frame *>(p);
-          std::apply(fr->kernel, fr->args);
+          device_scope scope; /* the pointer arguments opened now, the rest when reached */
+          track_blocks(fr->grid);
+          std::apply([](const auto &...x) { (touch_arg(x), ...); }, fr->args);
+          launch_run(
+              fr->name, fr->grid, fr->block, fr->shmem,
+              [](void *q) {
+                frame *g = static_cast<frame *>(q);
+                std::apply(g->kernel, g->args);
+              },
+              fr);
         },
-        &f);
+        f, [](void *p) { delete static_cast<frame *>(p); });
+    return cudaSuccess;
   }
 };
 template <class... P>
 launcher<P...> make_launcher(void (*kernel)(P...), const char *name, dim3 grid, dim3 block,
-                             size_t shmem, stream_rec *) {
-  return launcher<P...>{kernel, name, grid, block, shmem};
+                             size_t shmem, stream_rec *stream) {
+  return launcher<P...>{kernel, name, grid, block, shmem, stream};
 }
 
 } // namespace emu
@@ -253,8 +304,7 @@ cudaError_t cudaStreamCreate(cudaStream_t *s);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);
 cudaError_t cudaStreamDestroy(cudaStream_t s);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
-/* Work issued to s after this call waits for the work e captured: always
- * done, since every stream is complete. */
+/* Work issued to s after this call waits for the work e captured. */
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags = 0);
 cudaError_t cudaEventCreate(cudaEvent_t *e);
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags);
@@ -303,13 +353,12 @@ using emu::cudaStreamSynchronize;
 using emu::cudaStreamWaitEvent;
 
 /* ---- stream priorities and event queries (comm/nccl.cu's comm stream) -------------------- */
-/* Never returned here (every stream is complete), but compared against. */
-constexpr cudaError_t cudaErrorNotReady = static_cast<cudaError_t>(600);
 namespace emu {
 /* One priority, 0, as on a device without priorities. */
 cudaError_t cudaDeviceGetStreamPriorityRange(int *least, int *greatest);
 cudaError_t cudaStreamCreateWithPriority(cudaStream_t *s, unsigned flags, int priority);
-/* cudaSuccess: the work e captured is done, as it always is here. */
+/* cudaSuccess once the work e captured is done: it runs now, as the device
+ * would run it while the host polls. */
 cudaError_t cudaEventQuery(cudaEvent_t e);
 } // namespace emu
 using emu::cudaDeviceGetStreamPriorityRange;

@@ -308,7 +308,8 @@ ncclResult_t ncclCommDestroy(ncclComm_t comm) {
 }
 
 ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
-                           ncclDataType_t datatype, ncclRedOp_t op, ncclComm_t comm, cudaStream_t) {
+                           ncclDataType_t datatype, ncclRedOp_t op, ncclComm_t comm,
+                           cudaStream_t stream) {
   if (!comm) return ncclInvalidArgument;
   if (op != ncclSum && op != ncclAvg)
     return comm_fail(comm, ncclInvalidArgument, "reduction %d is not emulated",
@@ -318,6 +319,9 @@ ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
                      static_cast<int>(datatype));
   if (count && (!sendbuff || !recvbuff))
     return comm_fail(comm, ncclInvalidArgument, "NULL buffer for %zu elements", count);
+  size_t bytes = count * (datatype == ncclFloat ? sizeof(float) : sizeof(double));
+  span spans[2] = {{recvbuff, bytes}, {sendbuff, bytes}};
+  stream_issue_now(stream, "ncclAllReduce", spans, count ? 2 : 0);
   device_scope scope; /* the buffers are device memory, out of the host's reach otherwise */
   device_touch(sendbuff);
   device_touch(recvbuff);
@@ -329,7 +333,8 @@ ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
 }
 
 ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
-                           ncclDataType_t datatype, int root, ncclComm_t comm, cudaStream_t) {
+                           ncclDataType_t datatype, int root, ncclComm_t comm,
+                           cudaStream_t stream) {
   if (!comm) return ncclInvalidArgument;
   if (datatype != ncclUint8)
     return comm_fail(comm, ncclInvalidArgument, "broadcast of data type %d is not emulated",
@@ -338,6 +343,8 @@ ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
     return comm_fail(comm, ncclInvalidArgument, "root %d of %d ranks", root, comm->nranks);
   if (count && (!recvbuff || (comm->rank == root && !sendbuff)))
     return comm_fail(comm, ncclInvalidArgument, "NULL buffer for %zu bytes", count);
+  span spans[2] = {{recvbuff, count}, {sendbuff, count}};
+  stream_issue_now(stream, "ncclBroadcast", spans, count ? (sendbuff ? 2 : 1) : 0);
   device_scope scope;
   device_touch(sendbuff);
   device_touch(recvbuff);

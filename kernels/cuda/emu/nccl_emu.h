@@ -1,7 +1,8 @@
 /* nccl_emu.h — the NCCL calls ctrain makes (comm/nccl.cu), for the SIMT host
- * emulator, in place of nccl.h. Emulated device memory is host memory, and
- * emulated streams run work when it is issued, so a collective has finished
- * when the call returns, which is what the stream it is issued on would see.
+ * emulator, in place of nccl.h. Emulated device memory is host memory. A
+ * collective runs when it is issued, once the work queued before it on its
+ * stream has run (streams.cpp: other ranks wait for it, as a GPU would run
+ * it without the host), so it has finished when the call returns.
  *
  * As with real NCCL, the communicator is bootstrapped only from the unique
  * id, which the caller hands to every rank (ctrain's bootstrap broadcasts it

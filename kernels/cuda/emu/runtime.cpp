@@ -1,6 +1,6 @@
 /* runtime.cpp — the SIMT host emulator's CUDA runtime (emu.h): device
- * memory out of the host's reach, streams and events (one in-order device,
- * so synchronisation is immediate), and the sticky last error. */
+ * memory out of the host's reach, blocking copies and fills, the device's
+ * identity and the sticky last error; streams and events are streams.cpp's. */
 #include "kernels/cuda/emu/emu.h"
 
 #include <signal.h>
@@ -11,7 +11,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -27,20 +30,7 @@
 
 namespace emu {
 
-struct stream_rec {
-  int id;
-};
-struct event_rec {
-  double ms;
-};
-
 namespace {
-
-double now_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
 
 cudaError_t last_error = cudaSuccess;
 size_t allocated = 0;
@@ -215,6 +205,10 @@ void device_end() {
   opened.clear();
 }
 
+bool device_holds(const void *p) {
+  return p && !allocs.empty() && holding(reinterpret_cast<uintptr_t>(p)) != allocs.end();
+}
+
 void device_touch(const void *p) {
   if (!p || allocs.empty()) return;
   auto it = holding(reinterpret_cast<uintptr_t>(p));
@@ -245,6 +239,7 @@ cudaError_t cudaFree(void *p) {
   if (!p) return cudaSuccess;
   auto it = allocs.find(reinterpret_cast<uintptr_t>(p));
   if (it == allocs.end()) return record(cudaErrorInvalidDevicePointer);
+  device_drain(); /* as cudaFree does: no queued work may still reach it */
   size_t span = it->second.span;
   allocated -= it->second.bytes;
   allocs.erase(it);
@@ -258,6 +253,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
     return record(cudaErrorInvalidMemcpyDirection);
   if (bytes && (!dst || !src)) return record(cudaErrorInvalidValue);
   if (!bytes) return cudaSuccess;
+  device_drain(); /* the legacy stream: after all work issued so far */
   emu::count_copy(kind, bytes);
   device_scope scope;
   device_touch(dst);
@@ -266,85 +262,15 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
-                            cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
-}
-
 cudaError_t cudaMemset(void *p, int value, size_t bytes) {
   if (bytes && !p) return record(cudaErrorInvalidValue);
   if (!bytes) return cudaSuccess;
+  device_drain();
   device_scope scope;
   device_touch(p);
   std::memset(p, value, bytes);
   return cudaSuccess;
 }
-
-cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) {
-  return cudaMemset(p, value, bytes);
-}
-
-/* Work runs when it is issued, so every stream is always complete. */
-cudaError_t cudaStreamCreate(cudaStream_t *s) {
-  static int next_id = 1;
-  if (!s) return record(cudaErrorInvalidValue);
-  *s = new stream_rec{next_id++};
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
-  if (flags & ~cudaStreamNonBlocking) return record(cudaErrorInvalidValue);
-  return cudaStreamCreate(s);
-}
-
-cudaError_t cudaStreamDestroy(cudaStream_t s) {
-  if (!s) return record(cudaErrorInvalidResourceHandle);
-  delete s;
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-
-cudaError_t cudaEventCreate(cudaEvent_t *e) {
-  if (!e) return record(cudaErrorInvalidValue);
-  *e = new event_rec{0.0};
-  return cudaSuccess;
-}
-
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
-  if (flags & ~cudaEventDisableTiming) return record(cudaErrorInvalidValue);
-  return cudaEventCreate(e);
-}
-
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t e, unsigned flags) {
-  if (!e) return record(cudaErrorInvalidResourceHandle);
-  return flags ? record(cudaErrorInvalidValue) : cudaSuccess;
-}
-
-cudaError_t cudaEventDestroy(cudaEvent_t e) {
-  if (!e) return record(cudaErrorInvalidResourceHandle);
-  delete e;
-  return cudaSuccess;
-}
-
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
-  if (!e) return record(cudaErrorInvalidResourceHandle);
-  e->ms = now_ms();
-  return cudaSuccess;
-}
-
-cudaError_t cudaEventSynchronize(cudaEvent_t e) {
-  return e ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
-}
-
-cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
-  if (!ms) return record(cudaErrorInvalidValue);
-  if (!start || !end) return record(cudaErrorInvalidResourceHandle);
-  *ms = static_cast<float>(end->ms - start->ms);
-  return cudaSuccess;
-}
-
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 
 cudaError_t cudaGetDeviceCount(int *count) {
   if (!count) return record(cudaErrorInvalidValue);
@@ -386,6 +312,8 @@ const char *cudaGetErrorName(cudaError_t e) {
     return "cudaErrorInvalidMemcpyDirection";
   case cudaErrorInvalidResourceHandle:
     return "cudaErrorInvalidResourceHandle";
+  case cudaErrorNotReady:
+    return "cudaErrorNotReady";
   }
   return "cudaErrorUnknown";
 }
@@ -406,24 +334,10 @@ const char *cudaGetErrorString(cudaError_t e) {
     return "invalid copy direction for memcpy";
   case cudaErrorInvalidResourceHandle:
     return "invalid resource handle";
+  case cudaErrorNotReady:
+    return "device not ready";
   }
   return "unknown error";
-}
-
-/* ---- stream priorities and event queries (emu.h) ----------------------------------------- */
-cudaError_t cudaDeviceGetStreamPriorityRange(int *least, int *greatest) {
-  if (least) *least = 0;
-  if (greatest) *greatest = 0;
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamCreateWithPriority(cudaStream_t *s, unsigned flags, int priority) {
-  (void)priority; /* CUDA clamps it into the range, which here is 0 alone */
-  return cudaStreamCreateWithFlags(s, flags);
-}
-
-cudaError_t cudaEventQuery(cudaEvent_t e) {
-  return e ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
 }
 
 } // namespace emu
