@@ -16,6 +16,9 @@
  *   dyn-uninit      the same with dynamic shared memory -> the same report
  *   host-deref      host code reads a device buffer -> "host access to device memory"
  *   block-race      two blocks write one word -> "both write device memory"
+ *   warp-race       (test_emu_race, the race build) a lane reads its neighbour's __shared__
+ *                   slot with no __syncwarp after the write -> "of its warp wrote with no
+ *                   __syncwarp"
  *   stream-race     a kernel on one stream reads another stream's output with no event between
  *                   them -> "stream race" */
 #include <cstdio>
@@ -136,6 +139,16 @@ __global__ void dyn_uninit(float *x) {
  * the same words (a race on a GPU, whichever block is last wins). */
 __global__ void block_race(float *x) { x[threadIdx.x] = blockIdx.x + 1.0f; }
 
+/* Each lane reads its neighbour's slot: right with the __syncwarp, a race
+ * without it (the race build reports it). */
+__global__ void warp_neighbour(float *x, int sync) {
+  __shared__ float slot[32];
+  unsigned lane = threadIdx.x % 32;
+  slot[lane] = static_cast<float>(lane);
+  if (sync) __syncwarp(0xffffffffu);
+  x[lane] = slot[lane ^ 1];
+}
+
 __global__ void fill_value(float *x, int n, float v) {
   int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   if (i < n) x[i] = v;
@@ -246,6 +259,18 @@ static void test_atomics_coords_streams() {
   for (int i = 0; i < n; i++)
     EXPECT(got[i] == (i / 24) * 1000 + i % 24, "coords[%d] = %d", i, got[i]);
   CUDA_CHECK(cudaFree(out));
+}
+
+static void test_warp_neighbour() {
+  float *x = nullptr;
+  CUDA_CHECK(cudaMalloc(&x, 32 * sizeof(float)));
+  LAUNCH(warp_neighbour, 1, 32, 0, 0)(x, 1);
+  LAUNCH_CHECK("warp_neighbour");
+  std::vector<float> got(32);
+  CUDA_CHECK(cudaMemcpy(got.data(), x, 32 * sizeof(float), cudaMemcpyDeviceToHost));
+  for (int l = 0; l < 32; l++)
+    EXPECT(got[l] == static_cast<float>(l ^ 1), "lane %d read %g", l, got[l]);
+  CUDA_CHECK(cudaFree(x));
 }
 
 /* Streams are deferred queues ordered by events: work runs only when
@@ -372,6 +397,8 @@ int main(int argc, char **argv) {
       LAUNCH(tree_sum, 1, 256, 0, 0)(in, out, 0);
     } else if (!std::strcmp(argv[1], "block-race")) {
       LAUNCH(block_race, 3, 32, 0, 0)(x);
+    } else if (!std::strcmp(argv[1], "warp-race")) {
+      LAUNCH(warp_neighbour, 1, 32, 0, 0)(x, 0);
     } else if (!std::strcmp(argv[1], "stream-race")) {
       float *y = nullptr;
       CUDA_CHECK(cudaMalloc(&y, 100 * sizeof(float)));
@@ -393,6 +420,7 @@ int main(int argc, char **argv) {
   }
   test_barrier_and_race();
   test_warp_ops();
+  test_warp_neighbour();
   test_atomics_coords_streams();
   test_stream_order();
   test_limits();

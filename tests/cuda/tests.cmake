@@ -40,6 +40,18 @@ list(TRANSFORM cuda_emu_cases PREPEND cuda/test_emu_ OUTPUT_VARIABLE cuda_emu_ca
 set_tests_properties(cuda/test_emu ${cuda_emu_case_tests} PROPERTIES LABELS cuda-emu TIMEOUT 120
   ENVIRONMENT "${cuda_emu_env}")
 
+# The race build (CMakeLists.txt): the emulator's own tests and a planted
+# warp-level race, whose report names the two threads of one warp.
+add_executable(test_emu_race ${CMAKE_CURRENT_LIST_DIR}/test_emu.cpp)
+target_compile_options(test_emu_race PRIVATE ${CTRAIN_EMU_RACE_FLAGS})
+target_link_libraries(test_emu_race PRIVATE ctrain_cuda_emu_race)
+add_test(NAME cuda/test_emu_race COMMAND test_emu_race)
+add_test(NAME cuda/test_emu_race_warp-race COMMAND test_emu_race warp-race)
+set_tests_properties(cuda/test_emu_race_warp-race PROPERTIES PASS_REGULAR_EXPRESSION
+  "kernel warp_neighbour, block [(]0,0,0[)]: thread [(][0-9]+,0,0[)] reads __shared__ memory [(]byte [0-9]+[)] that thread [(][0-9]+,0,0[)] of its warp wrote with no __syncwarp or __syncthreads between them")
+set_tests_properties(cuda/test_emu_race cuda/test_emu_race_warp-race PROPERTIES LABELS cuda-emu
+  TIMEOUT 120 ENVIRONMENT "${cuda_emu_env}")
+
 # Every op of the CUDA backend against the CPU backend, in two tests sharing
 # one harness (tolerances in ops_compare.h).
 foreach(t test_cuda_ops test_cuda_elementwise)
@@ -49,6 +61,14 @@ foreach(t test_cuda_ops test_cuda_elementwise)
   add_test(NAME cuda/${t} COMMAND ${t})
   set_tests_properties(cuda/${t} PROPERTIES LABELS cuda-emu TIMEOUT 300
     ENVIRONMENT "${cuda_emu_env}")
+  # And on the race build: every kernel's shared-memory accesses checked.
+  add_executable(${t}_race ${CMAKE_CURRENT_LIST_DIR}/${t}.c ${CMAKE_CURRENT_LIST_DIR}/ops_compare.c)
+  target_include_directories(${t}_race PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_link_libraries(${t}_race PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,ctrain_cuda_emu_race>"
+    ctrain_core)
+  add_test(NAME cuda/${t}_race COMMAND ${t}_race)
+  set_tests_properties(cuda/${t}_race PROPERTIES LABELS cuda-emu TIMEOUT 300
+    ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
 endforeach()
 
 # One whole attn_cnn training step, emulated CUDA against CPU.
@@ -58,6 +78,13 @@ target_link_libraries(test_cuda_step PRIVATE ${cuda_emu_whole} ctrain_core)
 add_test(NAME cuda/test_cuda_step COMMAND test_cuda_step)
 set_tests_properties(cuda/test_cuda_step PROPERTIES LABELS cuda-emu TIMEOUT 300
   ENVIRONMENT "${cuda_emu_env}")
+add_executable(test_cuda_step_race ${CMAKE_CURRENT_LIST_DIR}/test_cuda_step.c)
+target_include_directories(test_cuda_step_race PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(test_cuda_step_race PRIVATE
+  "$<LINK_LIBRARY:WHOLE_ARCHIVE,ctrain_cuda_emu_race>" ctrain_core)
+add_test(NAME cuda/test_cuda_step_race COMMAND test_cuda_step_race)
+set_tests_properties(cuda/test_cuda_step_race PROPERTIES LABELS cuda-emu TIMEOUT 300
+  ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
 
 # Static shared memory per kernel within the 48 KiB a block gets by default.
 add_test(NAME cuda/static_shared COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/static_shared.sh
@@ -126,6 +153,17 @@ if(CTRAIN_NCCL)
     # once per character and crawls on a failing run's long output
     PASS_REGULAR_EXPRESSION "all-reduce over NCCL[^~]*cuda [(]emulated[)] over NCCL equals cpu"
     ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")
+  # The same on the race build: sync BN's kernels have their shared memory checked.
+  add_executable(test_nccl_train_race ${CMAKE_CURRENT_LIST_DIR}/test_nccl_train.c
+    ${CMAKE_CURRENT_LIST_DIR}/train_compare.c)
+  target_include_directories(test_nccl_train_race PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_link_libraries(test_nccl_train_race PRIVATE
+    "$<LINK_LIBRARY:WHOLE_ARCHIVE,ctrain_cuda_emu_race>" ctrain_core)
+  add_test(NAME cuda/test_nccl_train_race COMMAND ${cuda_emu_mpirun}
+    $<TARGET_FILE:test_nccl_train_race> ${PROJECT_SOURCE_DIR}/configs/attn_cnn.ini)
+  set_tests_properties(cuda/test_nccl_train_race PROPERTIES LABELS cuda-emu TIMEOUT 600
+    PASS_REGULAR_EXPRESSION "all-reduce over NCCL[^~]*cuda [(]emulated[)] over NCCL equals cpu"
+    ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
 endif()
 
 # Launch and cuBLAS budgets of every recipe's training step (emu_stats.h).

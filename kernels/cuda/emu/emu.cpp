@@ -90,15 +90,32 @@ namespace {
 
 std::vector<fiber> fibers; /* a pool: the first nthr are the threads of the block */
 unsigned nthr = 0;
-void *sched_sp = nullptr;                 /* the scheduler's saved stack pointer */
+void *sched_sp = nullptr; /* the scheduler's saved stack pointer */
+#if EMU_ASAN
 const void *sched_stack_bottom = nullptr; /* its stack, for AddressSanitizer */
 size_t sched_stack_size = 0;
+#endif
 void (*cur_body)(void *) = nullptr;
 void *cur_ctx = nullptr;
 const char *cur_kernel = "";
 std::vector<unsigned char> dyn_buf; /* dynamic shared memory of the launch */
 unsigned char *dyn_ptr = nullptr;
 uint64_t rng_state = 0;
+
+/* The shared-memory race check (race.cpp's hooks call shared_access): the
+ * last plain write of each 4-byte word of shared memory, and the intervals
+ * it was made in. A block's barriers and each warp's collectives end an
+ * interval; a read in the writer's interval by another thread is a race. */
+struct word_rec {
+  uint32_t block;  /* block_serial of the write; a stale block's record is void */
+  uint32_t thread; /* 1 + the writer's linear thread index */
+  uint32_t bar;    /* bar_epoch at the write */
+  uint32_t warp;   /* the writer warp's warp_epoch at the write */
+};
+std::vector<word_rec> static_recs, dyn_recs; /* by word of emu_shared, of dyn_buf */
+uint32_t block_serial = 0, bar_epoch = 0;
+uint32_t warp_epoch[MAX_THREADS / 32];
+int atomic_depth = 0; /* inside an atomic: exempt, as the hardware orders them */
 
 [[noreturn]] void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fail(const char *fmt, ...) {
@@ -371,6 +388,7 @@ void try_release_warp(unsigned w, std::vector<unsigned> &ready) {
       lane0[l].state = F_READY;
       ready.push_back(w * 32 + l);
     }
+  warp_epoch[w]++;
 }
 
 void run_block() {
@@ -423,6 +441,7 @@ void run_block() {
              waiting->line, b, f.file, f.line);
       }
     }
+    bar_epoch++;
     for (unsigned i = 0; i < n; i++) {
       fibers[i].state = F_READY;
       ready.push_back(i);
@@ -495,6 +514,52 @@ void *dyn_shared() {
   return dyn_ptr;
 }
 
+void atomic_enter() { atomic_depth++; }
+void atomic_leave() { atomic_depth--; }
+
+void shared_access(const void *p, size_t bytes, bool write) {
+  if (!g_cur || atomic_depth) return; /* host code, or an atomic */
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  uintptr_t sbase = reinterpret_cast<uintptr_t>(__start_emu_shared);
+  uintptr_t dbase = reinterpret_cast<uintptr_t>(dyn_ptr);
+  std::vector<word_rec> *tab;
+  uintptr_t base;
+  if (sbase && a >= sbase && a < reinterpret_cast<uintptr_t>(__stop_emu_shared)) {
+    tab = &static_recs, base = sbase;
+    if (static_recs.empty())
+      static_recs.assign(static_cast<size_t>(__stop_emu_shared - __start_emu_shared) / 4 + 2,
+                         word_rec{});
+  } else if (dbase && a >= dbase && a < dbase + dyn_buf.size()) {
+    tab = &dyn_recs, base = dbase;
+  } else {
+    return; /* global memory, the stack */
+  }
+  unsigned me = g_cur->linear, w = me / 32;
+  for (uintptr_t word = (a - base) / 4; word <= (a + bytes - 1 - base) / 4; word++) {
+    word_rec &r = (*tab)[word];
+    if (write) {
+      r = word_rec{block_serial, me + 1, bar_epoch, warp_epoch[w]};
+      continue;
+    }
+    if (r.block != block_serial || !r.thread || r.thread == me + 1 || r.bar != bar_epoch) continue;
+    const fiber &writer = fibers[r.thread - 1];
+    char a_[64], b_[64];
+    describe(*g_cur, a_, sizeof a_);
+    describe(writer, b_, sizeof b_);
+    size_t off = static_cast<size_t>(word * 4);
+    const char *where = tab == &dyn_recs ? "dynamic __shared__" : "__shared__";
+    if (writer.linear / 32 == w && r.warp == warp_epoch[w])
+      fail("%s reads %s memory (byte %zu) that %s of its warp wrote with no __syncwarp or "
+           "__syncthreads between them: a race once the warp's threads run apart (every GPU "
+           "since Volta)",
+           a_, where, off, b_);
+    if (writer.linear / 32 != w)
+      fail("%s reads %s memory (byte %zu) that %s of another warp wrote with no __syncthreads "
+           "between them",
+           a_, where, off, b_);
+  }
+}
+
 /* The device's work counters (emu_stats.h): one device, one set. */
 static emu_stats stats;
 
@@ -541,6 +606,7 @@ void launch_run(const char *name, dim3 grid, dim3 block, size_t shmem, void (*bo
   cur_body = body;
   cur_ctx = ctx;
   dyn_buf.assign(shmem, 0);
+  dyn_recs.assign(shmem / 4 + 2, word_rec{});
   dyn_ptr = shmem ? dyn_buf.data() : nullptr;
   if (fibers.size() < threads) fibers.resize(threads);
   nthr = static_cast<unsigned>(threads);
@@ -555,6 +621,7 @@ void launch_run(const char *name, dim3 grid, dim3 block, size_t shmem, void (*bo
     for (unsigned by = 0; by < grid.y; by++)
       for (unsigned bx = 0; bx < grid.x; bx++) {
         g_block_idx = uint3{bx, by, bz};
+        block_serial++;
         run_block();
         block_done(name);
       }

@@ -153,6 +153,23 @@ void track_blocks(dim3 grid);
 void block_done(const char *kernel);
 /* Atomics may update one word from many blocks. */
 void note_atomic(const void *p, size_t bytes);
+/* The race build (race.cpp: kernels compiled with -fsanitize=thread call
+ * it for each load and store): a kernel thread's access to shared memory,
+ * reported when it reads a word another thread wrote in the same interval
+ * (no __syncthreads between them, nor __syncwarp or another collective of
+ * their warp for two threads of one warp). Atomics are exempt. */
+void shared_access(const void *p, size_t bytes, bool write);
+void atomic_enter();
+void atomic_leave();
+struct atomic_scope {
+  atomic_scope(const void *p, size_t bytes) {
+    note_atomic(p, bytes);
+    atomic_enter();
+  }
+  ~atomic_scope() { atomic_leave(); }
+  atomic_scope(const atomic_scope &) = delete;
+  atomic_scope &operator=(const atomic_scope &) = delete;
+};
 struct device_scope {
   device_scope() { device_begin(); }
   ~device_scope() { device_end(); }
@@ -249,25 +266,25 @@ template <class T> T shfl_(unsigned mask, T var, int src, const char *file, int 
 
 /* ---- atomics: one OS thread runs every fiber, so plain updates are atomic ---------------- */
 template <class T> inline T atomicAdd(T *p, T v) {
-  emu::note_atomic(p, sizeof *p);
+  emu::atomic_scope scope(p, sizeof *p);
   T old = *p;
   *p = old + v;
   return old;
 }
 template <class T> inline T atomicMax(T *p, T v) {
-  emu::note_atomic(p, sizeof *p);
+  emu::atomic_scope scope(p, sizeof *p);
   T old = *p;
   *p = old > v ? old : v;
   return old;
 }
 template <class T> inline T atomicCAS(T *p, T compare, T v) {
-  emu::note_atomic(p, sizeof *p);
+  emu::atomic_scope scope(p, sizeof *p);
   T old = *p;
   *p = old == compare ? v : old;
   return old;
 }
 template <class T> inline T atomicExch(T *p, T v) {
-  emu::note_atomic(p, sizeof *p);
+  emu::atomic_scope scope(p, sizeof *p);
   T old = *p;
   *p = v;
   return old;

@@ -93,7 +93,8 @@ __attribute__((format(printf, 3, 4))) ncclResult_t comm_fail(ncclComm_t comm, nc
 ncclResult_t comm_stop(header *h, int rank, ncclResult_t rc, const char *what) {
   int none = 0;
   if (h->failed.compare_exchange_strong(none, -1)) {
-    std::snprintf(h->why, sizeof h->why, "rank %d: %s", rank, what);
+    if (std::snprintf(h->why, sizeof h->why, "rank %d: %s", rank, what) < 0) /* cut if long */
+      h->why[0] = '\0';
     h->failed.store(rc, std::memory_order_release);
   }
   return rc;
