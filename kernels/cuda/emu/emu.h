@@ -302,7 +302,7 @@ using emu::cudaStreamDestroy;
 using emu::cudaStreamSynchronize;
 using emu::cudaStreamWaitEvent;
 
-/* ---- stream priorities and event queries (comm/nccl.cu's comm streams) -------------------- */
+/* ---- stream priorities and event queries (comm/nccl.cu's comm stream) -------------------- */
 /* Never returned here (every stream is complete), but compared against. */
 constexpr cudaError_t cudaErrorNotReady = static_cast<cudaError_t>(600);
 namespace emu {
