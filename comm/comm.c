@@ -133,10 +133,77 @@ static int wait_deadline(const struct comm *c, int n, MPI_Request *req, const ch
   return CT_OK;
 }
 
+/* ---- MPI_Init under a watchdog -------------------------------------------------------------
+ * MPI_Init_thread waits for the launcher and, in Open MPI's fence, for
+ * every other rank, so one that never starts (or hangs before it) would
+ * hold the rest for ever. Its deadline cannot be run.comm_timeout_s: main
+ * starts MPI before any verb reads its arguments, and only `train` has a
+ * configuration, which it reads after MPI has started (every rank then
+ * reports a bad one the same way, and rank 0 alone prints it). So it is
+ * CTRAIN_COMM_TIMEOUT_S from the environment, which a launcher can set for
+ * every rank, else run.comm_timeout_s's default. A timer as for the
+ * blocking sums, but its own: no rank is known yet, and its line names the
+ * setting the deadline came from. */
+#define INIT_TIMEOUT_ENV "CTRAIN_COMM_TIMEOUT_S"
+
+struct init_watch {
+  double seconds;
+  const char *from;
+};
+
+static void init_watchdog_fire(union sigval v) {
+  const struct init_watch *w = v.sival_ptr;
+  log_error("MPI_Init waited %.0f s for the launcher and the other ranks; ending this process "
+            "(%s)",
+            w->seconds, w->from);
+  _exit(CT_ERR_RUNTIME);
+}
+
+/* CTRAIN_COMM_TIMEOUT_S: seconds in run.comm_timeout_s's range. */
+static int init_timeout(struct init_watch *w, struct ct_err *e) {
+  const char *s = getenv(INIT_TIMEOUT_ENV);
+  *w = (struct init_watch){COMM_TIMEOUT_DEFAULT_S,
+                           "run.comm_timeout_s's default; " INIT_TIMEOUT_ENV " sets it"};
+  if (!s) return CT_OK;
+  char *end;
+  errno = 0;
+  double t = strtod(s, &end);
+  if (end == s || *end || errno || !(t >= 1 && t <= 86400))
+    return err_set(e, CT_ERR_USAGE, "%s=%s: expected seconds from 1 to 86400", INIT_TIMEOUT_ENV, s);
+  *w = (struct init_watch){t, INIT_TIMEOUT_ENV};
+  return CT_OK;
+}
+
+static int init_watched(int *argc, char ***argv, const struct init_watch *w, struct ct_err *e) {
+  timer_t timer;
+  struct sigevent sev = {.sigev_notify = SIGEV_THREAD,
+                         .sigev_notify_function = init_watchdog_fire,
+                         .sigev_value = {.sival_ptr = (void *)w}};
+  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0)
+    return err_set(e, CT_ERR_RUNTIME, "timer_create failed at %s:%d: %s", __FILE__, __LINE__,
+                   strerror(errno));
+  struct itimerspec its = {
+      {0, 0}, {(time_t)w->seconds, (long)((w->seconds - (double)(time_t)w->seconds) * 1e9)}};
+  int rc = CT_OK;
+  if (timer_settime(timer, 0, &its, NULL) != 0)
+    rc = err_set(e, CT_ERR_RUNTIME, "timer_settime failed at %s:%d: %s", __FILE__, __LINE__,
+                 strerror(errno));
+  int provided,
+      mrc = rc ? MPI_SUCCESS : MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+  /* Deleting disarms it; the init_watch it points at is the caller's. */
+  if (timer_delete(timer) != 0 && !rc)
+    rc = err_set(e, CT_ERR_RUNTIME, "timer_delete failed at %s:%d: %s", __FILE__, __LINE__,
+                 strerror(errno));
+  if (mrc != MPI_SUCCESS)
+    return mpi_fail(e, mrc, "MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided)", __FILE__,
+                    __LINE__);
+  return rc;
+}
+
 int comm_init(struct comm *c, int *argc, char ***argv, struct ct_err *e) {
-  int provided;
   memset(c, 0, sizeof *c);
-  MPI_TRY(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  struct init_watch w;
+  if (init_timeout(&w, e) || init_watched(argc, argv, &w, e)) return e->code;
   if (!(c->mpi = malloc(sizeof *c->mpi))) return err_set(e, CT_ERR_RUNTIME, "out of memory");
   *c->mpi = (struct comm_mpi){
       .world = MPI_COMM_WORLD, .node = MPI_COMM_NULL, .timeout_s = COMM_TIMEOUT_DEFAULT_S};

@@ -18,6 +18,10 @@ struct comm {
   struct comm_mpi *mpi;
 };
 
+/* MPI_Init_thread, bounded: past CTRAIN_COMM_TIMEOUT_S seconds (from the
+ * environment, 1 to 86400; else COMM_TIMEOUT_DEFAULT_S) the process logs
+ * one line naming MPI_Init and exits, since no configuration is read yet
+ * (comm.c says why). */
 int comm_init(struct comm *c, int *argc, char ***argv, struct ct_err *e);
 void comm_finalize(struct comm *c);
 

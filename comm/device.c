@@ -12,7 +12,7 @@
 #ifdef CTRAIN_HAVE_CUDA
 /* Before the first CUDA call: with lazy loading (CUDA 12's default) a
  * kernel's first launch loads its module, which waits for the device to go
- * idle, and it never does while an NCCL kernel on the comm stream waits for
+ * idle, and it never does while an NCCL kernel on a comm stream waits for
  * a peer that is itself at such a launch: multi-rank runs load every module
  * at start-up. A value the user set stays. */
 static int cuda_eager_modules(const struct comm *c, struct ct_err *e) {

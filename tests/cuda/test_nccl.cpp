@@ -12,8 +12,11 @@
  *   buckets inside the prefix hold the mean (they were issued then, which
  *   is the overlap with backward); the rest is untouched until
  *   nccl_buckets_wait, after which all of it is the mean. Twice, as two
- *   training steps would. Then the blocking form (one bucket).
- * - nccl_reduce_sum_cb (sync BN) on device doubles: the exact sum.
+ *   training steps would, the first with a sync-BN sum in the middle, as
+ *   backward makes them. Then the blocking form (one bucket).
+ * - nccl_reduce_sum_cb (sync BN) on device doubles: the exact sum, on a
+ *   comm and a stream of its own, neither the buckets' nor the compute
+ *   stream (nccl_comm_lane), so that it never queues behind them.
  * - nccl_bcast: an odd number of bytes from rank 1 reaches rank 0 exactly,
  *   and rank 1's copy is unchanged.
  *
@@ -22,7 +25,20 @@
  * that rank 0 makes; rank 0's fails after 2 s (not the emulator's default
  * 300), naming rank 0 and ncclBroadcast, and rank 1, polling
  * nccl_comm_check meanwhile, sees the comm stopped (ncclCommGetAsyncError),
- * which aborts it (ncclCommAbort). Both then end cleanly. */
+ * which aborts it (ncclCommAbort). Both then end cleanly.
+ *
+ * `test_nccl lanes`: sync BN's comm is not the gradients'. Rank 1 skips a
+ * broadcast, so rank 0's fails after 2 s and the emulator stops that comm
+ * on both ranks; after an MPI handshake (whose own timeout is longer) both
+ * sum on the sync-BN path, which must still give the exact sum (on the
+ * stopped comm it would fail and end the job), and only then does
+ * nccl_comm_check report the stop.
+ *
+ * `test_nccl init-timeout`: a rank that never calls ncclCommInitRank. Both
+ * ranks create the comms as ranks 0 and 1 of 3 (run.comm_timeout_s = 2);
+ * rank 2 never comes, so each must fail within seconds, not at the shim's
+ * default 300, with one line naming itself and ncclCommInitRank, and then
+ * create the comms of the real 2 ranks as if nothing had happened. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +142,8 @@ static void check_buffer(const struct comm *c, const float *dev, size_t issued, 
   }
 }
 
+static void test_reduce_sum(const struct comm *c, struct nccl_comm *nc);
+
 static void test_buckets(const struct comm *c, struct nccl_comm *nc) {
   float *grads = nullptr;
   CUDA_OK(cudaMalloc(&grads, LEN * sizeof(float)));
@@ -143,6 +161,10 @@ static void test_buckets(const struct comm *c, struct nccl_comm *nc) {
       char when[64];
       snprintf(when, sizeof when, "after prefix %zu", p);
       check_buffer(c, grads, issued, k, when);
+      if (k == 0 && p == 700) {
+        test_reduce_sum(c, nc); /* on its own lane: the buckets stay as they were */
+        check_buffer(c, grads, issued, k, "after a sync-BN sum");
+      }
     }
     struct ct_err e = {};
     CHECK(nccl_buckets_wait(&b, &e) == CT_OK, "nccl_buckets_wait: %s", e.msg);
@@ -174,6 +196,20 @@ static void test_reduce_sum(const struct comm *c, struct nccl_comm *nc) {
     CHECK(host[i] == mean(c->size, i, 0) * c->size, "reduce_sum [%d] = %.17g, want %.17g", i,
           host[i], mean(c->size, i, 0) * c->size);
   CUDA_OK(cudaFree(dev));
+}
+
+/* Sync BN's lane is not the buckets': another comm, another stream, and
+ * neither is the compute stream. */
+static void test_lanes(struct nccl_comm *nc, void *compute) {
+  void *grads_comm, *grads_stream, *bn_comm, *bn_stream;
+  nccl_comm_lane(nc, NCCL_LANE_GRADS, &grads_comm, &grads_stream);
+  nccl_comm_lane(nc, NCCL_LANE_BN, &bn_comm, &bn_stream);
+  CHECK(grads_comm && bn_comm && bn_comm != grads_comm,
+        "sync BN's comm %p is not one of its own (the buckets': %p)", bn_comm, grads_comm);
+  CHECK(grads_stream && bn_stream && bn_stream != grads_stream && bn_stream != compute &&
+            grads_stream != compute,
+        "streams: sync BN's %p, the buckets' %p, compute %p: not three", bn_stream, grads_stream,
+        compute);
 }
 
 static void test_bcast(const struct comm *c, struct nccl_comm *nc) {
@@ -259,6 +295,86 @@ static int test_timeout(struct comm *c) {
   return any ? 1 : 0;
 }
 
+static int test_lanes_apart(struct comm *c) {
+  comm_set_timeout(c, TIMEOUT_S);
+  char msg[256];
+  const struct ops_backend *be = cuda_backend_open(0, msg, sizeof msg);
+  struct nccl_comm *nc = nullptr;
+  struct ct_err e = {};
+  if (!be || nccl_comm_create(&nc, c, cuda_backend_stream(be), &e)) {
+    fprintf(stderr, "rank %d: %s\n", c->rank, be ? e.msg : msg);
+    comm_abort(c, 1);
+  }
+  /* The MPI handshake below waits for rank 0's broadcast timeout. */
+  comm_set_timeout(c, TIMEOUT_S + SLACK_S);
+  unsigned char *dev = nullptr;
+  CUDA_OK(cudaMalloc(&dev, 64));
+  if (c->rank == 0)
+    CHECK(nccl_bcast(nc, dev, 64, 0, &e) != CT_OK, "nccl_bcast succeeded without rank 1");
+  int any = 0;
+  CHECK(comm_any(c, 0, &any, &e) == CT_OK, "comm_any: %s", e.msg);
+  test_reduce_sum(c, nc); /* ends the job if it goes over the stopped comm */
+  struct ct_err after = {};
+  CHECK(nccl_comm_check(nc, &after) != CT_OK, "nccl_comm_check passed on a stopped comm");
+  printf("rank %d: a sync-BN sum after the gradients' comm stopped: exact; then "
+         "nccl_comm_check: %s\n",
+         c->rank, after.msg);
+  nccl_comm_destroy(nc);
+  CUDA_OK(cudaFree(dev));
+  cuda_backend_close(be);
+  comm_any(c, failures != 0, &any, &e);
+  if (c->rank == 0 && !any)
+    printf("NCCL lanes: sync BN summed on its own comm while the gradients' was stopped\n");
+  comm_finalize(c);
+  return any ? 1 : 0;
+}
+
+/* Ranks 0 and 1 of 3: the rendezvous waits for a rank 2 that never comes. */
+static int test_init_timeout(struct comm *c) {
+  comm_set_timeout(c, TIMEOUT_S);
+  char msg[256];
+  const struct ops_backend *be = cuda_backend_open(0, msg, sizeof msg);
+  if (!be) {
+    fprintf(stderr, "rank %d: %s\n", c->rank, msg);
+    comm_abort(c, 1);
+  }
+  struct comm three = *c; /* the same MPI world, for the ids' broadcast */
+  three.size = 3;
+  struct nccl_comm *nc = nullptr;
+  struct ct_err e = {};
+  double t0 = now_s();
+  int rc = nccl_comm_create(&nc, &three, cuda_backend_stream(be), &e);
+  double took = now_s() - t0;
+  CHECK(rc != CT_OK && !nc, "nccl_comm_create succeeded without rank 2");
+  /* The rank that timed out first stops the comm; the other sees that. */
+  CHECK(took > TIMEOUT_S - 1 && took < TIMEOUT_S + SLACK_S,
+        "nccl_comm_create failed after %.1f s, not %d", took, TIMEOUT_S);
+  char want[128];
+  snprintf(want, sizeof want,
+           "rank %d: the NCCL comm failed (the call issued last on it: "
+           "ncclCommInitRank)",
+           c->rank);
+  CHECK(strstr(e.msg, want) &&
+            strstr(e.msg, "waited 2 s for the other ranks (run.comm_timeout_s)") &&
+            !strchr(e.msg, '\n'),
+        "the message is not one line naming the rank, ncclCommInitRank and the timeout: %s", e.msg);
+  printf("rank %d: nccl_comm_create failed after %.1f s: %s\n", c->rank, took, e.msg);
+  /* Nothing of the failed comms is left in the way of the real ones. */
+  struct ct_err again = {};
+  CHECK(nccl_comm_create(&nc, c, cuda_backend_stream(be), &again) == CT_OK,
+        "nccl_comm_create on 2 ranks after the failure: %s", again.msg);
+  if (nc) test_reduce_sum(c, nc);
+  nccl_comm_destroy(nc);
+  cuda_backend_close(be);
+  int any = 0;
+  comm_any(c, failures != 0, &any, &e);
+  if (c->rank == 0 && !any)
+    printf("NCCL init timeout: a rank that never came failed ncclCommInitRank within "
+           "run.comm_timeout_s on both ranks\n");
+  comm_finalize(c);
+  return any ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   struct comm c;
   struct ct_err e = {};
@@ -271,6 +387,8 @@ int main(int argc, char **argv) {
     comm_abort(&c, 2);
   }
   if (argc > 1 && strcmp(argv[1], "timeout") == 0) return test_timeout(&c);
+  if (argc > 1 && strcmp(argv[1], "lanes") == 0) return test_lanes_apart(&c);
+  if (argc > 1 && strcmp(argv[1], "init-timeout") == 0) return test_init_timeout(&c);
   test_shim(&c);
   char msg[256];
   const struct ops_backend *be = cuda_backend_open(0, msg, sizeof msg);
@@ -283,6 +401,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "rank %d: %s\n", c.rank, e.msg);
     comm_abort(&c, 1);
   }
+  test_lanes(nc, cuda_backend_stream(be));
   test_buckets(&c, nc);
   test_reduce_sum(&c, nc);
   test_bcast(&c, nc);
@@ -293,7 +412,8 @@ int main(int argc, char **argv) {
   comm_any(&c, failures != 0, &any, &e);
   if (c.rank == 0 && !any)
     printf("NCCL over the emulator: sum/avg of float/double, %d-element gradients in %d-element "
-           "buckets (overlap and mean), sync-BN sums, a broadcast, on %d ranks: exact\n",
+           "buckets (overlap and mean), sync-BN sums on a lane of their own, a broadcast, on %d "
+           "ranks: exact\n",
            LEN, BUCKET, c.size);
   comm_finalize(&c);
   return any ? 1 : 0;

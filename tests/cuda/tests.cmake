@@ -125,6 +125,23 @@ set_tests_properties(cuda/test_nccl_timeout PROPERTIES LABELS cuda-emu TIMEOUT 6
   PASS_REGULAR_EXPRESSION "NCCL timeout: a skipped collective failed within run.comm_timeout_s"
   FAIL_REGULAR_EXPRESSION "FAIL "
   ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")
+# Sync BN's sums go over a comm of their own: they still work after the
+# gradients' comm has stopped on both ranks (test_nccl.cpp).
+add_test(NAME cuda/test_nccl_lanes COMMAND ${cuda_emu_mpirun} $<TARGET_FILE:test_nccl> lanes)
+set_tests_properties(cuda/test_nccl_lanes PROPERTIES LABELS cuda-emu TIMEOUT 60
+  PASS_REGULAR_EXPRESSION "NCCL lanes: sync BN summed on its own comm while the gradients' was stopped"
+  FAIL_REGULAR_EXPRESSION "FAIL "
+  ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")
+# A rank that never calls ncclCommInitRank (ranks 0 and 1 of 3,
+# run.comm_timeout_s = 2, test_nccl.cpp): both fail within seconds, not at
+# the shim's default 300 (past the TIMEOUT), each with one line naming
+# itself and ncclCommInitRank, then create the 2-rank comms.
+add_test(NAME cuda/test_nccl_init_timeout COMMAND ${cuda_emu_mpirun} $<TARGET_FILE:test_nccl>
+  init-timeout)
+set_tests_properties(cuda/test_nccl_init_timeout PROPERTIES LABELS cuda-emu TIMEOUT 60
+  PASS_REGULAR_EXPRESSION "NCCL init timeout: a rank that never came failed ncclCommInitRank"
+  FAIL_REGULAR_EXPRESSION "FAIL "
+  ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1;ASAN_OPTIONS=detect_leaks=0")
 # The trainer's MPI path for device memory (run.collectives = mpi): emulated
 # cuda against cpu, 2 ranks, sync BN, bucketed; never over NCCL.
 add_executable(test_mpi_cuda_train ${CMAKE_CURRENT_LIST_DIR}/test_mpi_cuda_train.c

@@ -29,6 +29,13 @@ add_test(NAME integration/comm_timeout
   COMMAND timeout -k 5 120 ${CTRAIN_IT}/comm_timeout.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})
 set_tests_properties(integration/comm_timeout PROPERTIES LABELS "integration;mpi" TIMEOUT 180
   ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
+# MPI_Init waits for every rank: one that comes 60 s late ends the job after
+# CTRAIN_COMM_TIMEOUT_S (2 s) with one line naming MPI_Init.
+add_test(NAME integration/mpi_init_timeout
+  COMMAND timeout -k 5 120 ${CTRAIN_IT}/mpi_init_timeout.sh $<TARGET_FILE:ctrain>
+  ${PROJECT_SOURCE_DIR})
+set_tests_properties(integration/mpi_init_timeout PROPERTIES LABELS "integration;mpi" TIMEOUT 180
+  ENVIRONMENT "OMP_NUM_THREADS=1;OPENBLAS_NUM_THREADS=1")
 # eval on 1, 2 and 3 ranks: the same counts and loss (mpirun --oversubscribe).
 add_test(NAME integration/eval_ranks
   COMMAND ${CTRAIN_IT}/eval_ranks.sh $<TARGET_FILE:ctrain> ${PROJECT_SOURCE_DIR})

@@ -272,33 +272,7 @@ ncclResult_t ncclGetUniqueId(ncclUniqueId *id) {
 }
 
 ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int rank) {
-  if (!comm || nranks < 1 || nranks > MAX_RANKS || rank < 0 || rank >= nranks)
-    return ncclInvalidArgument;
-  *comm = nullptr;
-  ncclComm_t c = new nccl_comm{
-      rank, nranks, "", nullptr, nullptr, 0, "", timeout_s(), "CTRAIN_NCCL_EMU_TIMEOUT"};
-  ncclResult_t rc = ncclSuccess;
-  if (std::strncmp(id.internal, PREFIX, sizeof PREFIX - 1) ||
-      !std::memchr(id.internal, 0, sizeof id.internal))
-    rc = comm_fail(c, ncclInvalidUsage,
-                   "the unique id is not one of ncclGetUniqueId's (was it "
-                   "broadcast to every rank?)");
-  else
-    std::memcpy(c->name, id.internal, sizeof c->name), rc = open_segment(c, id);
-  if (rc == ncclSuccess) rc = join(c, id);
-  if (rc != ncclSuccess) {
-    std::fprintf(stderr, "nccl emu: ncclCommInitRank (rank %d of %d): %s\n", rank, nranks,
-                 c->last_error);
-    if (c->h) {
-      comm_stop(c->h, rank, rc, c->last_error);
-      shm_unlink(c->name); /* the comm is dead: no rank may still join it */
-      munmap(c->h, c->bytes);
-    }
-    delete c;
-    return rc;
-  }
-  *comm = c;
-  return ncclSuccess;
+  return ncclCommInitRankConfig(comm, nranks, id, rank, nullptr);
 }
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
@@ -390,11 +364,54 @@ ncclResult_t ncclCommAbort(ncclComm_t comm) {
   return ncclCommDestroy(comm);
 }
 
-ncclResult_t ncclEmuCommSetTimeout(ncclComm_t comm, double seconds, const char *from) {
-  if (!comm || !(seconds > 0) || !from) return ncclInvalidArgument;
-  comm->timeout = seconds;
-  comm->timeout_from = from;
+ncclResult_t ncclCommInitRankConfig(ncclComm_t *comm, int nranks, ncclUniqueId id, int rank,
+                                    ncclConfig_t *config) {
+  if (!comm || nranks < 1 || nranks > MAX_RANKS || rank < 0 || rank >= nranks ||
+      (config && (config->magic != NCCL_CONFIG_MAGIC || config->size != sizeof *config)))
+    return ncclInvalidArgument;
+  *comm = nullptr;
+  const bool blocking = !config || config->blocking != 0;
+  const bool own_timeout = config && config->emuTimeout > 0 && config->emuTimeoutFrom;
+  ncclComm_t c = new nccl_comm{rank,
+                               nranks,
+                               "",
+                               nullptr,
+                               nullptr,
+                               0,
+                               "",
+                               own_timeout ? config->emuTimeout : timeout_s(),
+                               own_timeout ? config->emuTimeoutFrom : "CTRAIN_NCCL_EMU_TIMEOUT"};
+  ncclResult_t rc = ncclSuccess;
+  if (std::strncmp(id.internal, PREFIX, sizeof PREFIX - 1) ||
+      !std::memchr(id.internal, 0, sizeof id.internal))
+    rc = comm_fail(c, ncclInvalidUsage,
+                   "the unique id is not one of ncclGetUniqueId's (was it "
+                   "broadcast to every rank?)");
+  else
+    std::memcpy(c->name, id.internal, sizeof c->name), rc = open_segment(c, id);
+  if (rc == ncclSuccess) rc = join(c, id);
+  if (rc != ncclSuccess && c->h) {
+    comm_stop(c->h, rank, rc, c->last_error);
+    shm_unlink(c->name); /* the comm is dead: no rank may still join it */
+  }
+  /* Nonblocking, a comm that reached its segment is the caller's whatever
+   * the outcome: ncclCommGetAsyncError reports the stop, and the comm's
+   * last error says why. */
+  if (!blocking && c->h) {
+    *comm = c;
+    return ncclInProgress;
+  }
+  if (rc != ncclSuccess) {
+    std::fprintf(stderr, "nccl emu: ncclCommInitRank (rank %d of %d): %s\n", rank, nranks,
+                 c->last_error);
+    if (c->h) munmap(c->h, c->bytes);
+    delete c;
+    return rc;
+  }
+  *comm = c;
   return ncclSuccess;
 }
+
+ncclResult_t ncclCommFinalize(ncclComm_t comm) { return comm ? ncclSuccess : ncclInvalidArgument; }
 
 } // namespace emu

@@ -18,8 +18,8 @@
  * Failures: ranks given different ids fail ncclCommInitRank with
  * ncclInvalidUsage (found within a second among the processes of one launch,
  * else at the timeout). No wait lasts for ever: after CTRAIN_NCCL_EMU_TIMEOUT
- * seconds (300 by default; ncclEmuCommSetTimeout sets a comm's own, which
- * ctrain takes from run.comm_timeout_s) the waiting rank fails with
+ * seconds (300 by default; ncclConfig_t's emuTimeout sets a comm's own,
+ * which ctrain takes from run.comm_timeout_s) the waiting rank fails with
  * ncclRemoteError and stops the comm, so the other ranks fail too, naming
  * it; ncclCommGetAsyncError reports that stop, ncclCommAbort makes one.
  * Ranks on other
@@ -85,10 +85,6 @@ ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *asyncError);
 /* Stops the comm on every rank (their waits fail, naming this rank) and
  * frees this rank's side, as ncclCommDestroy does. */
 ncclResult_t ncclCommAbort(ncclComm_t comm);
-/* The emulator's alone (no NCCL call has it): the seconds this comm's waits
- * may take, in place of CTRAIN_NCCL_EMU_TIMEOUT; `from` names the setting in
- * the timeout's message. */
-ncclResult_t ncclEmuCommSetTimeout(ncclComm_t comm, double seconds, const char *from);
 } // namespace emu
 
 using emu::ncclAllReduce;
@@ -97,9 +93,45 @@ using emu::ncclCommAbort;
 using emu::ncclCommDestroy;
 using emu::ncclCommGetAsyncError;
 using emu::ncclCommInitRank;
-using emu::ncclEmuCommSetTimeout;
 using emu::ncclGetErrorString;
 using emu::ncclGetLastError;
 using emu::ncclGetUniqueId;
+
+/* ncclCommInitRankConfig's options: nccl.h's leading fields, set by
+ * NCCL_CONFIG_INITIALIZER, and `blocking`, then two of the emulator's
+ * alone (no NCCL has them): the seconds this comm's waits may take
+ * (ncclCommInitRank's rendezvous among them), in place of
+ * CTRAIN_NCCL_EMU_TIMEOUT where > 0, and the setting it comes from, which
+ * the timeout's message names. */
+typedef struct {
+  size_t size;
+  unsigned int magic;
+  unsigned int version;
+  int blocking; /* 0: nonblocking, as below; anything else: blocking */
+  double emuTimeout;
+  const char *emuTimeoutFrom;
+} ncclConfig_t;
+#define NCCL_CONFIG_MAGIC 0xcafebeefu
+#define NCCL_CONFIG_UNDEF_INT (-2147483647 - 1)
+#define NCCL_CONFIG_INITIALIZER                                                                    \
+  { sizeof(ncclConfig_t), NCCL_CONFIG_MAGIC, 0, NCCL_CONFIG_UNDEF_INT, 0.0, nullptr }
+
+namespace emu {
+/* ncclCommInitRank with options (config may be NULL: the defaults). The
+ * rendezvous completes inside the call either way. Nonblocking, as NCCL's
+ * does, it answers ncclInProgress, and the outcome is
+ * ncclCommGetAsyncError's: ncclSuccess, or the failure that stopped the
+ * comm (a timeout waiting for a rank that never came), after which
+ * ncclCommAbort frees it; a failure before the rendezvous is returned at
+ * once, *comm NULL, in either mode. */
+ncclResult_t ncclCommInitRankConfig(ncclComm_t *comm, int nranks, ncclUniqueId id, int rank,
+                                    ncclConfig_t *config);
+/* Nothing to flush (every collective has completed inside its call):
+ * ncclSuccess; ncclCommDestroy still frees. */
+ncclResult_t ncclCommFinalize(ncclComm_t comm);
+} // namespace emu
+
+using emu::ncclCommFinalize;
+using emu::ncclCommInitRankConfig;
 
 #endif
