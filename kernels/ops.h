@@ -154,7 +154,8 @@ struct ops_backend {
                           const float *save_rstd, float *dx, float *dgamma, float *dbeta);
 
   /* MaxPool2d, kernel k, stride s, no padding, floor mode. idx holds the
-   * flat input index (within the (h,w) plane) of each output's maximum. */
+   * flat input index (within the (h,w) plane) of each output's maximum;
+   * NULL in inference, where no backward needs it. */
   void (*maxpool2d_fwd)(const struct ops_ctx *ctx, int n, int c, int h, int w, int k, int s,
                         const float *x, float *y, int32_t *idx);
   void (*maxpool2d_bwd)(const struct ops_ctx *ctx, int n, int c, int h, int w, int k, int s,

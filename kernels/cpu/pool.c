@@ -4,18 +4,52 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops_shared.h"
 
+/* One output row of 2x2 windows at stride 2, the common case: the window
+ * maths of ops_maxpool_window (scan order, first maximum, a NaN wins) as
+ * selects, which the compiler vectorises; the generic loop's compare-and-
+ * branch does not. The first element needs no compare: against the
+ * window's -inf start it is taken, or it is -inf and the start stands. */
+static inline void maxpool2x2_row(const float *restrict r0, const float *restrict r1, int w,
+                                  int32_t base, int ow, float *restrict y, int32_t *restrict idx) {
+  for (int ox = 0; ox < ow; ox++) {
+    float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+    int32_t i0 = base + 2 * ox;
+    float m = a;
+    int32_t i = i0;
+    int tb = (b > m) | (b != b);
+    m = tb ? b : m;
+    i = tb ? i0 + 1 : i;
+    int tc = (c > m) | (c != c);
+    m = tc ? c : m;
+    i = tc ? i0 + w : i;
+    int td = (d > m) | (d != d);
+    m = td ? d : m;
+    i = td ? i0 + w + 1 : i;
+    y[ox] = m;
+    if (idx) idx[ox] = i;
+  }
+}
+
 void cpu_maxpool2d_fwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int k, int s,
                        const float *x, float *y, int32_t *idx) {
   int oh = (h - k) / s + 1, ow = (w - k) / s + 1;
   long planes = (long)n * c;
 #pragma omp parallel for schedule(static) num_threads(ctx->threads)
   for (long pl = 0; pl < planes; pl++) {
-    const float *xp = x + pl * h * w; /* (h, w) */
-    float *yp = y + pl * oh * ow;     /* (oh, ow) */
-    int32_t *ip = idx + pl * oh * ow;
-    for (int oy = 0; oy < oh; oy++)
-      for (int ox = 0; ox < ow; ox++)
-        ip[oy * ow + ox] = ops_maxpool_window(xp, w, k, s, oy, ox, yp + oy * ow + ox);
+    const float *xp = x + pl * h * w;              /* (h, w) */
+    float *yp = y + pl * oh * ow;                  /* (oh, ow) */
+    int32_t *ip = idx ? idx + pl * oh * ow : NULL; /* (oh, ow), or none (inference) */
+    for (int oy = 0; oy < oh; oy++) {
+      if (k == 2 && s == 2) {
+        const float *r0 = xp + 2 * oy * w;
+        maxpool2x2_row(r0, r0 + w, w, 2 * oy * w, ow, yp + oy * ow, ip ? ip + oy * ow : NULL);
+        continue;
+      }
+      for (int ox = 0; ox < ow; ox++) {
+        int32_t i = ops_maxpool_window(xp, w, k, s, oy, ox, yp + oy * ow + ox);
+        if (ip) ip[oy * ow + ox] = i;
+      }
+    }
   }
 }
 

@@ -11,7 +11,8 @@ __global__ void maxpool_fwd_kernel(size_t total, int h, int w, int k, int s, int
   GRID_STRIDE(o, total) {
     size_t plane = o / ((size_t)oh * ow);
     int r = (int)(o % ((size_t)oh * ow)), oy = r / ow, ox = r % ow;
-    idx[o] = ops_maxpool_window(x + plane * h * w, w, k, s, oy, ox, y + o);
+    int32_t i = ops_maxpool_window(x + plane * h * w, w, k, s, oy, ox, y + o);
+    if (idx) idx[o] = i;
   }
 }
 

@@ -333,7 +333,7 @@ void graph_node_forward(struct graph *g, int idx) {
   }
   case OP_MAXPOOL2D:
     o->maxpool2d_fwd(c, n->p.pool.n, n->p.pool.c, n->p.pool.h, n->p.pool.w, n->p.pool.k,
-                     n->p.pool.s, F(n->in[0]), y, I32(n->saved[0]));
+                     n->p.pool.s, F(n->in[0]), y, g->training ? I32(n->saved[0]) : NULL);
     break;
   case OP_MEAN_LAST:
     o->mean_last_fwd(c, n->p.red.rows, n->p.red.cols, F(n->in[0]), y);

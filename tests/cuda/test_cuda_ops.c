@@ -212,6 +212,9 @@ static void test_pool_means(void) {
     GPU->maxpool2d_fwd(&gctx, n, c, h, w, k, s, x.d, y.d, didx);
     CMP("maxpool_fwd", y, EXACT);
     cmp_bytes("maxpool_fwd idx", didx, idx, out * sizeof *idx);
+    CPU->maxpool2d_fwd(&cctx, n, c, h, w, k, s, x.h, y.h, NULL); /* inference: no idx */
+    GPU->maxpool2d_fwd(&gctx, n, c, h, w, k, s, x.d, y.d, NULL);
+    CMP("maxpool_fwd without idx", y, EXACT);
     CPU->maxpool2d_bwd(&cctx, n, c, h, w, k, s, dy.h, idx, dx.h);
     GPU->maxpool2d_bwd(&gctx, n, c, h, w, k, s, dy.d, didx, dx.d);
     CMP("maxpool_bwd", dx, EXACT);

@@ -5,6 +5,7 @@
  * counts 1 and 2. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/cpu/cpu_ops.h"
 #include "tests/grad/gradcheck.h"
@@ -107,6 +108,18 @@ static void run_maxpool_nan(void) {
   TU_CHECK(isnan(y[0]) && idx[0] == 5);
   TU_CHECK(y[1] == 7.0f && idx[1] == 7);
   TU_CHECK(y[3] == 15.0f && idx[3] == 15);
+  /* Two NaNs: the last one scanned (torch's `val > max || isnan(val)`); a
+   * window of -inf: its first element. */
+  x[10] = NAN, x[11] = NAN;
+  x[2] = x[3] = x[6] = x[7] = -INFINITY; /* the window (0, 1) */
+  ops_cpu()->maxpool2d_fwd(&ctx, 1, 1, 4, 4, 2, 2, x, y, idx);
+  TU_CHECK(isnan(y[3]) && idx[3] == 11);
+  TU_CHECK(isinf(y[1]) && y[1] < 0 && idx[1] == 2);
+  /* Inference passes no idx: the same maxima. */
+  float y2[4];
+  ops_cpu()->maxpool2d_fwd(&ctx, 1, 1, 4, 4, 2, 2, x, y2, NULL);
+  for (int i = 0; i < 4; i++)
+    TU_CHECK(memcmp(&y2[i], &y[i], sizeof y[i]) == 0);
 }
 
 struct mean_case {
