@@ -1,7 +1,7 @@
 /* test_emu.cpp — tests of the SIMT host emulator itself.
  *
  * Without an argument it checks, in process, that barriers, warp shuffles,
- * dynamic and static shared memory, atomics, streams, events, launch limits
+ * dynamic and static shared memory, atomics, streams, events, graphs, launch limits
  * and cuBLAS's column-major semantics behave as on a GPU. With an argument it
  * runs one kernel that the emulator must stop, and tests.cmake matches the
  * report:
@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_compat.cuh"
+#include "kernels/cuda/emu/emu_stats.h"
 
 static int failures = 0;
 
@@ -319,6 +320,74 @@ static void test_stream_order() {
   CUDA_CHECK(cudaFree(y));
 }
 
+/* CUDA Graphs: captured work runs only when launched, again at each launch
+ * and as one launch; a synchronisation spoils a capture; a stream that
+ * joins one must be joined back. */
+static void test_graphs() {
+  const int n = 32;
+  float *x = nullptr, *y = nullptr;
+  CUDA_CHECK(cudaMalloc(&x, n * sizeof(float)));
+  CUDA_CHECK(cudaMalloc(&y, n * sizeof(float)));
+  CUDA_CHECK(cudaMemset(y, 0, n * sizeof(float)));
+  cudaStream_t s1, s2;
+  CUDA_CHECK(cudaStreamCreate(&s1));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking));
+  cudaEvent_t fork, join;
+  CUDA_CHECK(cudaEventCreate(&fork));
+  CUDA_CHECK(cudaEventCreate(&join));
+  CUDA_CHECK(cudaStreamBeginCapture(s1, cudaStreamCaptureModeGlobal));
+  cudaStreamCaptureStatus st;
+  CUDA_CHECK(cudaStreamIsCapturing(s1, &st));
+  EXPECT(st == cudaStreamCaptureStatusActive, "capture status %d", static_cast<int>(st));
+  LAUNCH(fill_value, 1, n, 0, s1)(x, n, 2.0f);
+  CUDA_CHECK(cudaEventRecord(fork, s1));
+  CUDA_CHECK(cudaStreamWaitEvent(s2, fork, 0)); /* s2 joins */
+  LAUNCH(add_from, 1, n, 0, s2)(y, x, n);
+  CUDA_CHECK(cudaEventRecord(join, s2));
+  CUDA_CHECK(cudaStreamWaitEvent(s1, join, 0)); /* and is joined back */
+  LAUNCH(add_from, 1, n, 0, s1)(y, x, n);
+  cudaGraph_t graph = nullptr;
+  CUDA_CHECK(cudaStreamEndCapture(s1, &graph));
+  cudaGraphExec_t exec = nullptr;
+  CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  std::vector<float> got(n);
+  CUDA_CHECK(cudaMemcpy(got.data(), y, n * sizeof(float), cudaMemcpyDeviceToHost));
+  EXPECT(got[0] == 0.0f, "captured work ran at capture: y = %g", got[0]);
+  emu_stats before, after;
+  emu_stats_get(&before);
+  for (int i = 0; i < 3; i++)
+    CUDA_CHECK(cudaGraphLaunch(exec, s1));
+  CUDA_CHECK(cudaStreamSynchronize(s1));
+  emu_stats_get(&after);
+  CUDA_CHECK(cudaMemcpy(got.data(), y, n * sizeof(float), cudaMemcpyDeviceToHost));
+  for (int i = 0; i < n; i++)
+    EXPECT(got[i] == 12.0f, "y[%d] = %g after 3 launches adding 2 twice", i, got[i]);
+  EXPECT(after.graph_launches - before.graph_launches == 3 && after.launches == before.launches,
+         "3 launches counted as %llu graph launches and %llu kernels",
+         after.graph_launches - before.graph_launches, after.launches - before.launches);
+  CUDA_CHECK(cudaGraphExecDestroy(exec));
+  CUDA_CHECK(cudaGraphDestroy(graph));
+
+  CUDA_CHECK(cudaStreamBeginCapture(s1, cudaStreamCaptureModeGlobal));
+  LAUNCH(fill_value, 1, n, 0, s1)(x, n, 1.0f);
+  EXPECT(cudaStreamSynchronize(s1) == cudaErrorStreamCaptureUnsupported, "sync while capturing");
+  EXPECT(cudaStreamEndCapture(s1, &graph) == cudaErrorStreamCaptureInvalidated && !graph,
+         "a spoilt capture ended well");
+  CUDA_CHECK(cudaStreamBeginCapture(s1, cudaStreamCaptureModeGlobal));
+  CUDA_CHECK(cudaEventRecord(fork, s1));
+  CUDA_CHECK(cudaStreamWaitEvent(s2, fork, 0));
+  LAUNCH(fill_value, 1, n, 0, s2)(x, n, 1.0f);
+  EXPECT(cudaStreamEndCapture(s1, &graph) == cudaErrorStreamCaptureUnjoined,
+         "a capture ended with s2's work not joined back");
+  cudaGetLastError();
+  CUDA_CHECK(cudaEventDestroy(fork));
+  CUDA_CHECK(cudaEventDestroy(join));
+  CUDA_CHECK(cudaStreamDestroy(s1));
+  CUDA_CHECK(cudaStreamDestroy(s2));
+  CUDA_CHECK(cudaFree(x));
+  CUDA_CHECK(cudaFree(y));
+}
+
 static void test_limits() {
   float *x = nullptr;
   CUDA_CHECK(cudaMalloc(&x, 4096 * sizeof(float)));
@@ -423,6 +492,7 @@ int main(int argc, char **argv) {
   test_warp_neighbour();
   test_atomics_coords_streams();
   test_stream_order();
+  test_graphs();
   test_limits();
   test_cublas();
   if (failures) {

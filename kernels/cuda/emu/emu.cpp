@@ -565,6 +565,8 @@ static emu_stats stats;
 
 void count_blas() { stats.blas_calls++; }
 
+void count_graph_launch() { stats.graph_launches++; }
+
 void count_copy(int kind, size_t bytes) {
   if (kind == cudaMemcpyHostToDevice) stats.h2d_bytes += bytes;
   if (kind == cudaMemcpyDeviceToHost) stats.d2h_bytes += bytes;

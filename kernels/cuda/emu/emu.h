@@ -60,7 +60,11 @@ enum cudaError {
   cudaErrorInvalidDevicePointer = 17,
   cudaErrorInvalidMemcpyDirection = 21,
   cudaErrorInvalidResourceHandle = 400,
-  cudaErrorNotReady = 600, /* cudaEventElapsedTime of an event not yet complete */
+  cudaErrorNotReady = 600,                 /* cudaEventElapsedTime of an event not yet complete */
+  cudaErrorStreamCaptureUnsupported = 900, /* a synchronisation while a stream captures */
+  cudaErrorStreamCaptureInvalidated = 901, /* ending a capture an error spoilt */
+  cudaErrorStreamCaptureUnjoined = 904,    /* a joined stream's work not joined back */
+  cudaErrorStreamCaptureWrongThread = 908, /* ending a capture on a stream not its origin */
 };
 typedef enum cudaError cudaError_t;
 
@@ -137,6 +141,7 @@ template <class T> T from_bits(uint64_t b) {
  * outermost device_end. */
 /* emu_stats.h's counters (emu.cpp) */
 void count_blas();
+void count_graph_launch();
 void count_copy(int kind, size_t bytes);
 void device_begin();
 void device_end();
@@ -146,6 +151,9 @@ bool device_holds(const void *p);
 /* Runs every stream's queued work (streams.cpp): what the legacy stream's
  * blocking calls, cudaFree and cudaDeviceSynchronize wait for. */
 void device_drain();
+/* cudaSuccess, or with a capture open (streams.cpp) the error a blocking
+ * call gets then, which spoils every open capture. */
+cudaError_t refuse_during_capture();
 /* Inside a launch's device_scope, before its pointers are touched: with
  * more than one block, device memory writes are tracked by block and a word
  * two blocks write is reported (runtime.cpp). block_done ends a block. */
@@ -381,5 +389,55 @@ cudaError_t cudaEventQuery(cudaEvent_t e);
 using emu::cudaDeviceGetStreamPriorityRange;
 using emu::cudaEventQuery;
 using emu::cudaStreamCreateWithPriority;
+
+/* ---- CUDA Graphs by stream capture (streams.cpp) ----------------------------------------- */
+/* Between cudaStreamBeginCapture and cudaStreamEndCapture a stream's work
+ * is recorded, not run; so is the work of any stream that waits for an
+ * event recorded in the capture, which must be joined back to the origin
+ * stream by an event before the end. A synchronisation while a capture is
+ * open fails with cudaErrorStreamCaptureUnsupported and spoils it. A
+ * launched graph runs its work again, in issue order, as one item of the
+ * stream it is launched on (when it holds collectives, at once, as they
+ * run). Kernel arguments, cuBLAS scalars and copies' host sources are
+ * those of the capture. */
+namespace emu {
+struct graph_rec;
+struct graph_exec_rec;
+} // namespace emu
+typedef emu::graph_rec *cudaGraph_t;
+typedef emu::graph_exec_rec *cudaGraphExec_t;
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2
+};
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2
+};
+namespace emu {
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus *status);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
+                                 unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+/* Whether work issued to s now is recorded into a capture (nccl_emu.cpp
+ * records its collectives then instead of running them). */
+bool stream_capturing(stream_rec *s);
+/* The next stream_issue on s records a collective: its graph runs at once
+ * when launched. */
+void stream_mark_collective(stream_rec *s);
+} // namespace emu
+using emu::cudaGraphDestroy;
+using emu::cudaGraphExecDestroy;
+using emu::cudaGraphInstantiate;
+using emu::cudaGraphLaunch;
+using emu::cudaStreamBeginCapture;
+using emu::cudaStreamEndCapture;
+using emu::cudaStreamIsCapturing;
 
 #endif

@@ -282,6 +282,63 @@ ncclResult_t ncclCommDestroy(ncclComm_t comm) {
   return rc == 0 ? ncclSuccess : ncclSystemError;
 }
 
+namespace {
+
+/* A collective's arguments, checked; run now, or recorded into a capture
+ * (the failure of a recorded one stops the comm, which
+ * ncclCommGetAsyncError then reports, as NCCL's graphs do). */
+struct coll {
+  ncclComm_t comm;
+  const void *send;
+  void *recv;
+  size_t count;
+  ncclDataType_t datatype;
+  bool avg;
+  int root; /* a broadcast's; -1 for an all-reduce */
+};
+
+ncclResult_t broadcast(ncclComm_t comm, const void *sendbuff, void *recvbuff, size_t count,
+                       int root) {
+  char *buf = static_cast<char *>(recvbuff), *area = comm->data + root * CHUNK;
+  if (count && comm->rank == root && sendbuff != recvbuff) std::memmove(buf, sendbuff, count);
+  for (size_t off = 0; off < count; off += CHUNK) {
+    size_t n = count - off < CHUNK ? count - off : CHUNK;
+    if (comm->rank == root) std::memcpy(area, buf + off, n);
+    if (ncclResult_t rc = barrier(comm, "ncclBroadcast")) return rc;
+    if (comm->rank != root) std::memcpy(buf + off, area, n);
+    if (ncclResult_t rc = barrier(comm, "ncclBroadcast")) return rc;
+  }
+  return ncclSuccess;
+}
+
+ncclResult_t run_coll(const coll &c) {
+  device_scope scope; /* the buffers are device memory, out of the host's reach otherwise */
+  device_touch(c.send);
+  device_touch(c.recv);
+  if (c.root >= 0) return broadcast(c.comm, c.send, c.recv, c.count, c.root);
+  if (c.datatype == ncclFloat)
+    return all_reduce(c.comm, static_cast<const float *>(c.send), static_cast<float *>(c.recv),
+                      c.count, c.avg);
+  return all_reduce(c.comm, static_cast<const double *>(c.send), static_cast<double *>(c.recv),
+                    c.count, c.avg);
+}
+
+ncclResult_t issue(const coll &c, const char *what, size_t bytes, cudaStream_t stream) {
+  span spans[2] = {{c.recv, bytes}, {c.send, bytes}};
+  size_t n = bytes ? (c.send ? 2 : 1) : 0;
+  if (stream_capturing(stream)) {
+    stream_mark_collective(stream);
+    stream_issue(
+        stream, what, spans, n, [](void *p) { run_coll(*static_cast<coll *>(p)); }, new coll(c),
+        [](void *p) { delete static_cast<coll *>(p); });
+    return ncclSuccess;
+  }
+  stream_issue_now(stream, what, spans, n);
+  return run_coll(c);
+}
+
+} // namespace
+
 ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
                            ncclDataType_t datatype, ncclRedOp_t op, ncclComm_t comm,
                            cudaStream_t stream) {
@@ -295,16 +352,8 @@ ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
   if (count && (!sendbuff || !recvbuff))
     return comm_fail(comm, ncclInvalidArgument, "NULL buffer for %zu elements", count);
   size_t bytes = count * (datatype == ncclFloat ? sizeof(float) : sizeof(double));
-  span spans[2] = {{recvbuff, bytes}, {sendbuff, bytes}};
-  stream_issue_now(stream, "ncclAllReduce", spans, count ? 2 : 0);
-  device_scope scope; /* the buffers are device memory, out of the host's reach otherwise */
-  device_touch(sendbuff);
-  device_touch(recvbuff);
-  if (datatype == ncclFloat)
-    return all_reduce(comm, static_cast<const float *>(sendbuff), static_cast<float *>(recvbuff),
-                      count, op == ncclAvg);
-  return all_reduce(comm, static_cast<const double *>(sendbuff), static_cast<double *>(recvbuff),
-                    count, op == ncclAvg);
+  return issue(coll{comm, sendbuff, recvbuff, count, datatype, op == ncclAvg, -1}, "ncclAllReduce",
+               bytes, stream);
 }
 
 ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
@@ -318,21 +367,8 @@ ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
     return comm_fail(comm, ncclInvalidArgument, "root %d of %d ranks", root, comm->nranks);
   if (count && (!recvbuff || (comm->rank == root && !sendbuff)))
     return comm_fail(comm, ncclInvalidArgument, "NULL buffer for %zu bytes", count);
-  span spans[2] = {{recvbuff, count}, {sendbuff, count}};
-  stream_issue_now(stream, "ncclBroadcast", spans, count ? (sendbuff ? 2 : 1) : 0);
-  device_scope scope;
-  device_touch(sendbuff);
-  device_touch(recvbuff);
-  char *buf = static_cast<char *>(recvbuff), *area = comm->data + root * CHUNK;
-  if (count && comm->rank == root && sendbuff != recvbuff) std::memmove(buf, sendbuff, count);
-  for (size_t off = 0; off < count; off += CHUNK) {
-    size_t n = count - off < CHUNK ? count - off : CHUNK;
-    if (comm->rank == root) std::memcpy(area, buf + off, n);
-    if (ncclResult_t rc = barrier(comm, "ncclBroadcast")) return rc;
-    if (comm->rank != root) std::memcpy(buf + off, area, n);
-    if (ncclResult_t rc = barrier(comm, "ncclBroadcast")) return rc;
-  }
-  return ncclSuccess;
+  return issue(coll{comm, sendbuff, recvbuff, count, datatype, false, root}, "ncclBroadcast", count,
+               stream);
 }
 
 const char *ncclGetErrorString(ncclResult_t result) {

@@ -2,7 +2,9 @@
  * emulator, in place of nccl.h. Emulated device memory is host memory. A
  * collective runs when it is issued, once the work queued before it on its
  * stream has run (streams.cpp: other ranks wait for it, as a GPU would run
- * it without the host), so it has finished when the call returns.
+ * it without the host), so it has finished when the call returns. Issued
+ * to a capturing stream it is recorded instead, and runs at each launch of
+ * the graph; a failure then stops the comm (ncclCommGetAsyncError).
  *
  * As with real NCCL, the communicator is bootstrapped only from the unique
  * id, which the caller hands to every rank (ctrain's bootstrap broadcasts it

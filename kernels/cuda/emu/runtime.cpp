@@ -239,6 +239,7 @@ cudaError_t cudaFree(void *p) {
   if (!p) return cudaSuccess;
   auto it = allocs.find(reinterpret_cast<uintptr_t>(p));
   if (it == allocs.end()) return record(cudaErrorInvalidDevicePointer);
+  if (cudaError_t r = refuse_during_capture()) return r;
   device_drain(); /* as cudaFree does: no queued work may still reach it */
   size_t span = it->second.span;
   allocated -= it->second.bytes;
@@ -253,6 +254,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
     return record(cudaErrorInvalidMemcpyDirection);
   if (bytes && (!dst || !src)) return record(cudaErrorInvalidValue);
   if (!bytes) return cudaSuccess;
+  if (cudaError_t r = refuse_during_capture()) return r;
   device_drain(); /* the legacy stream: after all work issued so far */
   emu::count_copy(kind, bytes);
   device_scope scope;
@@ -265,6 +267,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
 cudaError_t cudaMemset(void *p, int value, size_t bytes) {
   if (bytes && !p) return record(cudaErrorInvalidValue);
   if (!bytes) return cudaSuccess;
+  if (cudaError_t r = refuse_during_capture()) return r;
   device_drain();
   device_scope scope;
   device_touch(p);
@@ -314,6 +317,14 @@ const char *cudaGetErrorName(cudaError_t e) {
     return "cudaErrorInvalidResourceHandle";
   case cudaErrorNotReady:
     return "cudaErrorNotReady";
+  case cudaErrorStreamCaptureUnsupported:
+    return "cudaErrorStreamCaptureUnsupported";
+  case cudaErrorStreamCaptureInvalidated:
+    return "cudaErrorStreamCaptureInvalidated";
+  case cudaErrorStreamCaptureUnjoined:
+    return "cudaErrorStreamCaptureUnjoined";
+  case cudaErrorStreamCaptureWrongThread:
+    return "cudaErrorStreamCaptureWrongThread";
   }
   return "cudaErrorUnknown";
 }
@@ -336,6 +347,14 @@ const char *cudaGetErrorString(cudaError_t e) {
     return "invalid resource handle";
   case cudaErrorNotReady:
     return "device not ready";
+  case cudaErrorStreamCaptureUnsupported:
+    return "operation not permitted when stream is capturing";
+  case cudaErrorStreamCaptureInvalidated:
+    return "operation failed due to a previous error during capture";
+  case cudaErrorStreamCaptureUnjoined:
+    return "capture was not joined back to the origin stream";
+  case cudaErrorStreamCaptureWrongThread:
+    return "capture ended on a stream that did not begin it";
   }
   return "unknown error";
 }

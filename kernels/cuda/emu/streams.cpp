@@ -76,15 +76,38 @@ double now_ms() {
 
 } // namespace
 
+/* A capture's recorded work: re-runnable, owning its arguments. */
+struct node_rec {
+  std::function<void()> run;
+  std::vector<span> spans;
+};
+
+struct graph_rec {
+  int origin; /* the stream that began the capture */
+  bool spoilt = false;
+  bool collectives = false;
+  std::vector<node_rec> nodes;
+};
+
+struct graph_exec_rec {
+  std::shared_ptr<const std::vector<node_rec>> nodes;
+  std::vector<span> spans; /* every node's, for the race check of a launch */
+  bool collectives;
+};
+
 struct stream_rec {
   int id;
   uint64_t issued = 0, done = 0;
   clock_vec vc; /* what the next item is ordered after */
   std::deque<item> queue;
   std::deque<past> history;
+  graph_rec *capture = nullptr; /* the capture its work goes into */
+  bool unjoined = false;        /* joined a capture, recorded work not yet joined back */
+  bool collective_next = false; /* stream_mark_collective */
 };
 
 struct event_rec {
+  graph_rec *capture;         /* recorded in a capture: a wait joins the waiter to it */
   int stream;                 /* the stream recorded on; 0: none (complete) */
   uint64_t seq;               /* the items of that stream it captured: its first seq */
   clock_vec vc;               /* what those items are ordered after */
@@ -93,7 +116,8 @@ struct event_rec {
 
 namespace {
 
-std::map<int, stream_rec *> streams; /* live streams by id, in creation order */
+std::map<int, stream_rec *> streams;  /* live streams by id, in creation order */
+std::vector<graph_rec *> open_graphs; /* captures begun and not ended */
 int next_id = 1;
 clock_vec host_vc; /* the work the host has seen complete */
 
@@ -173,7 +197,32 @@ void host_saw(const clock_vec &vc) {
 
 cudaError_t bad(cudaError_t e) { return record_error(e); }
 
+bool open_graph(const graph_rec *g) {
+  for (const graph_rec *o : open_graphs)
+    if (o == g) return true;
+  return false;
+}
+
+/* A synchronisation while capture g is open: refused, and g spoilt. */
+cudaError_t refuse(graph_rec *g) {
+  g->spoilt = true;
+  return bad(cudaErrorStreamCaptureUnsupported);
+}
+
 } // namespace
+
+cudaError_t refuse_during_capture() {
+  if (open_graphs.empty()) return cudaSuccess;
+  for (graph_rec *g : open_graphs)
+    g->spoilt = true;
+  return bad(cudaErrorStreamCaptureUnsupported);
+}
+
+bool stream_capturing(stream_rec *s) { return s && s->capture; }
+
+void stream_mark_collective(stream_rec *s) {
+  if (s) s->collective_next = true;
+}
 
 void device_drain() {
   for (auto &[id, s] : streams) {
@@ -185,6 +234,16 @@ void device_drain() {
 
 void stream_issue(stream_rec *s, const char *what, const span *spans, size_t n, void (*run)(void *),
                   void *ctx, void (*release)(void *)) {
+  if (s && s->capture) {
+    std::shared_ptr<void> args(
+        ctx, release ? release : [](void *) {});
+    s->capture->nodes.push_back(
+        node_rec{[run, args] { run(args.get()); }, std::vector<span>(spans, spans + n)});
+    if (s->collective_next) s->capture->collectives = true;
+    s->collective_next = false;
+    if (s->capture->origin != s->id) s->unjoined = true;
+    return;
+  }
   if (!s) {
     device_drain();
     run(ctx);
@@ -230,9 +289,11 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
 
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
   if (!s) {
+    if (cudaError_t r = refuse_during_capture()) return r;
     device_drain();
     return cudaSuccess;
   }
+  if (s->capture) return refuse(s->capture);
   drain(s, s->issued);
   host_saw(s->vc);
   return cudaSuccess;
@@ -240,7 +301,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
 
 cudaError_t cudaEventCreate(cudaEvent_t *e) {
   if (!e) return bad(cudaErrorInvalidValue);
-  *e = new event_rec{0, 0, {}, std::make_shared<double>(0.0)};
+  *e = new event_rec{nullptr, 0, 0, {}, std::make_shared<double>(0.0)};
   return cudaSuccess;
 }
 
@@ -260,6 +321,12 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   if (!e) return bad(cudaErrorInvalidResourceHandle);
   e->ms = std::make_shared<double>(-1.0);
+  e->capture = nullptr;
+  if (s && s->capture) { /* a node of the capture others can wait for */
+    e->capture = s->capture;
+    e->stream = s->id;
+    return cudaSuccess;
+  }
   if (!s) {
     device_drain();
     *e->ms = now_ms();
@@ -277,7 +344,16 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags) {
   if (!e) return bad(cudaErrorInvalidResourceHandle);
   if (flags) return bad(cudaErrorInvalidValue);
-  if (!e->stream) return cudaSuccess; /* nothing captured, nothing to wait for */
+  if (e->capture && open_graph(e->capture)) {
+    if (!s) return refuse(e->capture);
+    if (!s->capture) s->capture = e->capture; /* s joins the capture */
+    if (s->capture != e->capture) return refuse(s->capture);
+    stream_rec *from = find(e->stream);
+    if (from && s->id == s->capture->origin) from->unjoined = false; /* joined back */
+    return cudaSuccess;
+  }
+  if (s && s->capture) return refuse(s->capture); /* work from outside the capture */
+  if (!e->stream) return cudaSuccess;             /* nothing captured, nothing to wait for */
   if (!s) {
     if (stream_rec *o = find(e->stream)) drain(o, e->seq);
     return cudaSuccess;
@@ -299,12 +375,14 @@ static void event_wait(cudaEvent_t e) {
 
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   if (!e) return bad(cudaErrorInvalidResourceHandle);
+  if (e->capture && open_graph(e->capture)) return refuse(e->capture);
   event_wait(e);
   return cudaSuccess;
 }
 
 cudaError_t cudaEventQuery(cudaEvent_t e) {
   if (!e) return bad(cudaErrorInvalidResourceHandle);
+  if (e->capture && open_graph(e->capture)) return refuse(e->capture);
   event_wait(e);
   return cudaSuccess;
 }
@@ -318,6 +396,7 @@ cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) 
 }
 
 cudaError_t cudaDeviceSynchronize() {
+  if (cudaError_t r = refuse_during_capture()) return r;
   device_drain();
   return cudaSuccess;
 }
@@ -339,12 +418,14 @@ struct copy_job {
   void *dst;
   const void *src;
   size_t bytes;
+  cudaMemcpyKind kind;
   std::vector<unsigned char> staged; /* a host source, copied when issued */
   int value;                         /* a fill's byte */
 };
 
 void run_copy(void *p) {
   copy_job *j = static_cast<copy_job *>(p);
+  count_copy(j->kind, j->bytes); /* when it runs: each launch of a graph holding it counts */
   device_scope scope;
   device_touch(j->dst);
   device_touch(j->src);
@@ -378,8 +459,9 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
     std::memmove(dst, src, bytes);
     return cudaSuccess;
   }
-  count_copy(kind, bytes);
-  copy_job *j = new copy_job{dst, src, bytes, {}, 0};
+  if (kind != cudaMemcpyDeviceToDevice && stream && stream->capture)
+    return refuse(stream->capture); /* a graph copies device memory only */
+  copy_job *j = new copy_job{dst, src, bytes, kind, {}, 0};
   span spans[2];
   size_t n = 0;
   if (kind != cudaMemcpyDeviceToHost) spans[n++] = span{dst, bytes};
@@ -396,8 +478,104 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t strea
   if (bytes && !p) return bad(cudaErrorInvalidValue);
   if (!bytes) return cudaSuccess;
   span sp{p, bytes};
-  stream_issue(stream, "cudaMemsetAsync", &sp, 1, run_fill, new copy_job{p, p, bytes, {}, value},
-               release_job);
+  stream_issue(stream, "cudaMemsetAsync", &sp, 1, run_fill,
+               new copy_job{p, p, bytes, cudaMemcpyDeviceToDevice, {}, value}, release_job);
+  return cudaSuccess;
+}
+
+} // namespace emu
+
+/* ---- CUDA Graphs by stream capture (emu.h) ---------------------------------------------- */
+namespace emu {
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
+  if (!s || mode < cudaStreamCaptureModeGlobal || mode > cudaStreamCaptureModeRelaxed)
+    return bad(cudaErrorInvalidValue);
+  if (s->capture) return refuse(s->capture);
+  s->capture = new graph_rec{s->id, false, false, {}};
+  open_graphs.push_back(s->capture);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *graph) {
+  if (!s || !graph) return bad(cudaErrorInvalidValue);
+  graph_rec *g = s->capture;
+  if (!g) return bad(cudaErrorInvalidValue);
+  if (g->origin != s->id) return bad(cudaErrorStreamCaptureWrongThread);
+  cudaError_t rc = g->spoilt ? cudaErrorStreamCaptureInvalidated : cudaSuccess;
+  for (auto &[id, o] : streams) {
+    if (o->capture != g) continue;
+    if (o->unjoined && rc == cudaSuccess) rc = cudaErrorStreamCaptureUnjoined;
+    o->capture = nullptr;
+    o->unjoined = false;
+  }
+  for (size_t i = 0; i < open_graphs.size(); i++)
+    if (open_graphs[i] == g) open_graphs.erase(open_graphs.begin() + static_cast<long>(i));
+  if (rc != cudaSuccess) {
+    delete g;
+    *graph = nullptr;
+    return bad(rc);
+  }
+  *graph = g;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus *status) {
+  if (!status) return bad(cudaErrorInvalidValue);
+  *status = !s || !s->capture    ? cudaStreamCaptureStatusNone
+            : s->capture->spoilt ? cudaStreamCaptureStatusInvalidated
+                                 : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long) {
+  if (!exec || !graph) return bad(cudaErrorInvalidValue);
+  auto nodes = std::make_shared<const std::vector<node_rec>>(graph->nodes);
+  std::vector<span> spans;
+  for (const node_rec &n : *nodes)
+    spans.insert(spans.end(), n.spans.begin(), n.spans.end());
+  *exec = new graph_exec_rec{nodes, std::move(spans), graph->collectives};
+  return cudaSuccess;
+}
+
+namespace {
+struct replay {
+  std::shared_ptr<const std::vector<node_rec>> nodes;
+};
+void run_replay(void *p) {
+  for (const node_rec &n : *static_cast<replay *>(p)->nodes)
+    n.run();
+}
+void release_replay(void *p) { delete static_cast<replay *>(p); }
+} // namespace
+
+/* One item of s. With collectives it runs at once, after s's earlier work,
+ * as a collective does (nccl_emu.h): the other ranks wait for it. */
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
+  if (!exec) return bad(cudaErrorInvalidValue);
+  if (s && s->capture) return refuse(s->capture);
+  count_graph_launch();
+  const span *spans = exec->spans.data();
+  size_t n = exec->spans.size();
+  if (exec->collectives) {
+    stream_issue_now(s, "cudaGraphLaunch", spans, n);
+    replay r{exec->nodes};
+    run_replay(&r);
+    return cudaSuccess;
+  }
+  stream_issue(s, "cudaGraphLaunch", spans, n, run_replay, new replay{exec->nodes}, release_replay);
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  if (!exec) return bad(cudaErrorInvalidValue);
+  delete exec; /* a queued launch keeps the nodes it runs */
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  if (!graph) return bad(cudaErrorInvalidValue);
+  delete graph;
   return cudaSuccess;
 }
 
