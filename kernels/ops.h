@@ -100,13 +100,16 @@ struct ops_backend {
   /* Memory the graph plans, in the backend's address space (device memory
    * for cuda): alloc returns NULL when out of memory, never for 0 bytes;
    * memset0 zeroes; upload/download copy host <-> backend and have finished
-   * when they return. Every op below takes backend pointers, except where a
-   * host pointer is stated. */
+   * when they return; upload_async takes the host bytes when called (the
+   * caller may reuse them at once) and lands them in order with the ops
+   * issued around it, without waiting for any. Every op below takes
+   * backend pointers, except where a host pointer is stated. */
   void *(*alloc)(const struct ops_backend *be, size_t bytes);
   void (*release)(const struct ops_backend *be, void *p);
   void (*memset0)(const struct ops_backend *be, void *p, size_t bytes);
   void (*upload)(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
   void (*download)(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
+  void (*upload_async)(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
 
   /* C(m,n) = alpha op(A) op(B) + beta C, row-major, t* != 0 transposes. */
   void (*matmul)(const struct ops_ctx *ctx, int ta, int tb, int m, int n, int k, float alpha,
@@ -259,15 +262,17 @@ struct ops_backend {
                 const int32_t *labels, int ignore_index, const float *loss, float weight,
                 double *acc);
 
-  /* Optimizers over flat buffers. Adam: wd as L2 (added to the gradient,
-   * torch.optim.Adam) unless decoupled (AdamW). `step` counts from 1. */
+  /* Optimizers over flat buffers. The scalars that change from step to step
+   * are read from `hyper` in backend memory (ops_adam_hyper, ops_sgd_hyper
+   * in ops_shared.h fill it), so a replayed CUDA Graph takes the current
+   * step's. Adam: wd as L2 (added to the gradient, torch.optim.Adam) unless
+   * decoupled (AdamW). */
   void (*adam_step)(const struct ops_ctx *ctx, size_t n, float *param, const float *grad, float *m,
-                    float *v, float lr, float beta1, float beta2, float eps, float wd,
-                    int decoupled, long step);
+                    float *v, const float *hyper, float beta2, float eps, float wd, int decoupled);
   /* SGD with momentum (torch semantics: buf = momentum*buf + g, first step
    * buf = g), L2 weight decay. */
   void (*sgd_step)(const struct ops_ctx *ctx, size_t n, float *param, const float *grad, float *buf,
-                   float lr, float momentum, float wd, long step);
+                   const float *hyper, float momentum, float wd);
 
   /* A training batch from uint8 images resident in backend memory: row r
    * of n is image src + r * AUG_IMAGE (CHW, 0..255) with label labels[r],

@@ -88,6 +88,25 @@ static inline OPS_HD void ops_adam_update(float *p, float g, float *m, float *v,
   *p -= (lr / bc1) * (*m / denom);
 }
 
+/* An optimizer step's scalars (ops.h's adam_step, sgd_step), on the host.
+ * Adam {lr, beta1, 1 - beta1^step, sqrt(1 - beta2^step)}: torch computes
+ * the bias corrections in Python floats (double) and hands them to the
+ * float32 update. SGD {lr, 1 on the first step (buf = g) else 0}. `step`
+ * counts from 1. */
+#define OPS_HYPER_LEN 4
+static inline void ops_adam_hyper(float lr, float beta1, float beta2, long step, float *h) {
+  h[0] = lr;
+  h[1] = beta1;
+  h[2] = (float)(1.0 - pow(beta1, (double)step));
+  h[3] = (float)sqrt(1.0 - pow(beta2, (double)step));
+}
+
+static inline void ops_sgd_hyper(float lr, long step, float *h) {
+  h[0] = lr;
+  h[1] = step == 1 ? 1.0f : 0.0f;
+  h[2] = h[3] = 0.0f;
+}
+
 /* One SGD step of a single element, torch.optim.SGD without dampening:
  * g = grad + wd p; with momentum, buf = g on the first step, else
  * momentum buf + g, and the step follows buf; p -= lr g. */

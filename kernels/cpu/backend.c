@@ -13,6 +13,7 @@ static const struct ops_backend cpu_backend = {
     .memset0 = cpu_memset0,
     .upload = cpu_copy,
     .download = cpu_copy,
+    .upload_async = cpu_copy,
     .matmul = cpu_matmul,
     .matmul_batched = cpu_matmul_batched,
     .linear_fwd = cpu_linear_fwd,

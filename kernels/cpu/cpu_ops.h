@@ -93,10 +93,9 @@ void cpu_score(const struct ops_ctx *ctx, int n, int classes, const float *logit
                const int32_t *labels, int ignore_index, const float *loss, float weight,
                double *acc);
 void cpu_adam_step(const struct ops_ctx *ctx, size_t n, float *param, const float *grad, float *m,
-                   float *v, float lr, float beta1, float beta2, float eps, float wd, int decoupled,
-                   long step);
+                   float *v, const float *hyper, float beta2, float eps, float wd, int decoupled);
 void cpu_sgd_step(const struct ops_ctx *ctx, size_t n, float *param, const float *grad, float *buf,
-                  float lr, float momentum, float wd, long step);
+                  const float *hyper, float momentum, float wd);
 void cpu_augment(const struct ops_ctx *ctx, const struct augment_params *a, int n, int valid,
                  const uint8_t *src, const int32_t *labels, uint64_t pos0, uint64_t pos_step,
                  float *x, int32_t *y);

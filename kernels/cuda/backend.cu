@@ -140,6 +140,12 @@ extern "C" void cuda_upload(const struct ops_backend *be, void *dst, const void 
   CUDA_CHECK(cudaStreamSynchronize(st));
 }
 
+/* From pageable memory: CUDA stages the bytes before it returns. */
+extern "C" void cuda_upload_async(const struct ops_backend *be, void *dst, const void *src,
+                                  size_t bytes) {
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, state_of(be)->stream));
+}
+
 extern "C" void cuda_download(const struct ops_backend *be, void *dst, const void *src,
                               size_t bytes) {
   cudaStream_t st = state_of(be)->stream;
@@ -158,6 +164,7 @@ static struct ops_backend make_table(void) {
   t.memset0 = cuda_memset0;
   t.upload = cuda_upload;
   t.download = cuda_download;
+  t.upload_async = cuda_upload_async;
   t.patch_fwd = cuda_patch_fwd;
   t.patch_bwd = cuda_patch_bwd;
   t.pad2d_fwd = cuda_pad2d_fwd;

@@ -14,6 +14,7 @@ void cuda_release(const struct ops_backend *be, void *p);
 void cuda_memset0(const struct ops_backend *be, void *p, size_t bytes);
 void cuda_upload(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
 void cuda_download(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
+void cuda_upload_async(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
 void cuda_patch_fwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int p, const float *x,
                     float *y);
 void cuda_patch_bwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int p, const float *dy,
@@ -98,10 +99,9 @@ void cuda_score(const struct ops_ctx *ctx, int n, int classes, const float *logi
                 const int32_t *labels, int ignore_index, const float *loss, float weight,
                 double *acc);
 void cuda_adam_step(const struct ops_ctx *ctx, size_t n, float *param, const float *grad, float *m,
-                    float *v, float lr, float beta1, float beta2, float eps, float wd,
-                    int decoupled, long step);
+                    float *v, const float *hyper, float beta2, float eps, float wd, int decoupled);
 void cuda_sgd_step(const struct ops_ctx *ctx, size_t n, float *param, const float *grad, float *buf,
-                   float lr, float momentum, float wd, long step);
+                   const float *hyper, float momentum, float wd);
 void cuda_augment(const struct ops_ctx *ctx, const struct augment_params *a, int n, int valid,
                   const uint8_t *src, const int32_t *labels, uint64_t pos0, uint64_t pos_step,
                   float *x, int32_t *y);

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "kernels/ops_shared.h"
+
 int optim_init(struct optimizer *o, const struct ops_backend *ops, const char *kind, size_t n,
                double beta2, double eps, double weight_decay, double momentum, struct ct_err *e) {
   memset(o, 0, sizeof *o);
@@ -23,7 +25,8 @@ int optim_init(struct optimizer *o, const struct ops_backend *ops, const char *k
   size_t bytes = (n ? n : 1) * sizeof(float);
   o->m = ops->alloc(ops, bytes);
   o->v = ops->alloc(ops, bytes);
-  if (!o->m || !o->v)
+  o->hyper = ops->alloc(ops, OPS_HYPER_LEN * sizeof(float));
+  if (!o->m || !o->v || !o->hyper)
     return err_set(e, CT_ERR_RUNTIME, "out of %s memory for the optimizer state (%zu MiB)",
                    ops->name, 2 * bytes >> 20);
   ops->memset0(ops, o->m, bytes);
@@ -31,19 +34,36 @@ int optim_init(struct optimizer *o, const struct ops_backend *ops, const char *k
   return CT_OK;
 }
 
-void optim_step(struct optimizer *o, const struct ops_backend *ops, const struct ops_ctx *ctx,
-                float *params, const float *grads, double lr, double beta1) {
+void optim_prepare(struct optimizer *o, double lr, double beta1) {
+  float h[OPS_HYPER_LEN];
   o->step++;
   if (o->kind == OPTIM_SGD)
-    ops->sgd_step(ctx, o->n, params, grads, o->m, (float)lr, (float)o->momentum,
-                  (float)o->weight_decay, o->step);
+    ops_sgd_hyper((float)lr, o->step, h);
   else
-    ops->adam_step(ctx, o->n, params, grads, o->m, o->v, (float)lr, (float)beta1, (float)o->beta2,
-                   (float)o->eps, (float)o->weight_decay, o->kind == OPTIM_ADAMW, o->step);
+    ops_adam_hyper((float)lr, (float)beta1, (float)o->beta2, o->step, h);
+  o->ops->upload_async(o->ops, o->hyper, h, sizeof h);
+}
+
+void optim_apply(const struct optimizer *o, const struct ops_ctx *ctx, float *params,
+                 const float *grads) {
+  const struct ops_backend *ops = o->ops;
+  if (o->kind == OPTIM_SGD)
+    ops->sgd_step(ctx, o->n, params, grads, o->m, o->hyper, (float)o->momentum,
+                  (float)o->weight_decay);
+  else
+    ops->adam_step(ctx, o->n, params, grads, o->m, o->v, o->hyper, (float)o->beta2, (float)o->eps,
+                   (float)o->weight_decay, o->kind == OPTIM_ADAMW);
+}
+
+void optim_step(struct optimizer *o, const struct ops_ctx *ctx, float *params, const float *grads,
+                double lr, double beta1) {
+  optim_prepare(o, lr, beta1);
+  optim_apply(o, ctx, params, grads);
 }
 
 void optim_free(struct optimizer *o) {
   if (o->ops && o->m) o->ops->release(o->ops, o->m);
   if (o->ops && o->v) o->ops->release(o->ops, o->v);
-  o->m = o->v = NULL;
+  if (o->ops && o->hyper) o->ops->release(o->ops, o->hyper);
+  o->m = o->v = o->hyper = NULL;
 }

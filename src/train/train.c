@@ -376,7 +376,7 @@ static int train_step(struct trainer *t, int rows, double lr, double beta1, stru
   t->comm_steps++;
   g->ops->grad_clip(&g->ctx, g->params_len, g->grads, (float)t->cfg->train.grad_clip, loss,
                     (int64_t)t->step, t->bad);
-  optim_step(&t->opt, g->ops, &g->ctx, g->params, g->grads, lr, beta1);
+  optim_step(&t->opt, &g->ctx, g->params, g->grads, lr, beta1);
   return CT_OK;
 }
 

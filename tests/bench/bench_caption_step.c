@@ -75,14 +75,14 @@ int main(int argc, char **argv) {
     g->step_counter++;
     graph_forward(g);
     graph_backward(g);
-    optim_step(&o, g->ops, &g->ctx, g->params, g->grads, 1e-3, 0.9);
+    optim_step(&o, &g->ctx, g->params, g->grads, 1e-3, 0.9);
   }
   double t0 = now_s();
   for (int i = 0; i < steps; i++) {
     g->step_counter++;
     graph_forward(g);
     graph_backward(g);
-    optim_step(&o, g->ops, &g->ctx, g->params, g->grads, 1e-3, 0.9);
+    optim_step(&o, &g->ctx, g->params, g->grads, 1e-3, 0.9);
   }
   double train_s = now_s() - t0;
   struct rusage ru;

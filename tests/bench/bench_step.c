@@ -75,7 +75,7 @@ static void finish(struct graph *g, int tensor) {
 static void train_step(struct graph *g, struct optimizer *o) {
   graph_forward(g);
   graph_backward(g);
-  optim_step(o, g->ops, &g->ctx, g->params, g->grads, 1e-3, 0.9);
+  optim_step(o, &g->ctx, g->params, g->grads, 1e-3, 0.9);
 }
 
 struct node_call {

@@ -29,6 +29,7 @@
 #include "graph/graph.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/emu/emu_stats.h"
+#include "kernels/ops_shared.h"
 #include "models/models.h"
 #include "train/spec.h"
 
@@ -97,6 +98,9 @@ static int step_counts(const struct ops_backend *ops, const char *src, const cha
     if (g.nodes[n].op == OP_ATTENTION) out->attn_gemm += 6 * g.nodes[n].p.attn.h;
   size_t np = g.params_len;
   float *m = ops->alloc(ops, np * sizeof(float)), *v = ops->alloc(ops, np * sizeof(float));
+  float h[OPS_HYPER_LEN], *hyper = ops->alloc(ops, sizeof h);
+  ops_adam_hyper(1e-3f, 0.9f, 0.999f, 1, h);
+  ops->upload(ops, hyper, h, sizeof h);
   ops->memset0(ops, m, np * sizeof(float));
   ops->memset0(ops, v, np * sizeof(float));
   ops->memset0(ops, g.tensors[io.input].data, g.tensors[io.input].numel * sizeof(float));
@@ -116,10 +120,11 @@ static int step_counts(const struct ops_backend *ops, const char *src, const cha
   emu_stats_reset();
   graph_forward(&g);
   graph_backward(&g);
-  ops->adam_step(&g.ctx, np, g.params, g.grads, m, v, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0, 1);
+  ops->adam_step(&g.ctx, np, g.params, g.grads, m, v, hyper, 0.999f, 1e-8f, 0.0f, 0);
   emu_stats_get(&out->st);
   ops->release(ops, m);
   ops->release(ops, v);
+  ops->release(ops, hyper);
   graph_free(&g);
   return 0;
 }

@@ -233,16 +233,16 @@ static void test_augment(void) {
 
 static void test_optim(void) {
   const size_t n = 1000 + 77;
-  struct t p = mk(n), g = mk(n), m = mk(n), v = mk(n);
+  struct t p = mk(n), g = mk(n), m = mk(n), v = mk(n), hy = mk(OPS_HYPER_LEN);
   for (size_t i = 0; i < n; i++)
     v.h[i] = fabsf(v.h[i]); /* a second moment */
   GPU->upload(GPU, v.d, v.h, n * sizeof(float));
   for (int decoupled = 0; decoupled < 2; decoupled++)
     for (long step = 1; step <= 2; step++) {
-      CPU->adam_step(&cctx, n, p.h, g.h, m.h, v.h, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.05f, decoupled,
-                     step);
-      GPU->adam_step(&gctx, n, p.d, g.d, m.d, v.d, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.05f, decoupled,
-                     step);
+      ops_adam_hyper(1e-2f, 0.9f, 0.999f, step, hy.h);
+      GPU->upload_async(GPU, hy.d, hy.h, OPS_HYPER_LEN * sizeof(float));
+      CPU->adam_step(&cctx, n, p.h, g.h, m.h, v.h, hy.h, 0.999f, 1e-8f, 0.05f, decoupled);
+      GPU->adam_step(&gctx, n, p.d, g.d, m.d, v.d, hy.d, 0.999f, 1e-8f, 0.05f, decoupled);
       CMP("adam param", p, EXACT);
       CMP("adam m", m, EXACT);
       CMP("adam v", v, EXACT);
@@ -250,8 +250,10 @@ static void test_optim(void) {
   float moms[] = {0.0f, 0.9f};
   for (int mi = 0; mi < 2; mi++)
     for (long step = 1; step <= 2; step++) {
-      CPU->sgd_step(&cctx, n, p.h, g.h, m.h, 0.1f, moms[mi], 1e-3f, step);
-      GPU->sgd_step(&gctx, n, p.d, g.d, m.d, 0.1f, moms[mi], 1e-3f, step);
+      ops_sgd_hyper(0.1f, step, hy.h);
+      GPU->upload_async(GPU, hy.d, hy.h, OPS_HYPER_LEN * sizeof(float));
+      CPU->sgd_step(&cctx, n, p.h, g.h, m.h, hy.h, moms[mi], 1e-3f);
+      GPU->sgd_step(&gctx, n, p.d, g.d, m.d, hy.d, moms[mi], 1e-3f);
       CMP("sgd param", p, EXACT);
       CMP("sgd buf", m, EXACT);
     }
@@ -259,6 +261,7 @@ static void test_optim(void) {
   drop(&g);
   drop(&m);
   drop(&v);
+  drop(&hy);
 }
 
 int main(void) {

@@ -85,8 +85,12 @@ static void step(struct run *r) {
   r->v = o->alloc(o, n * sizeof(float));
   o->memset0(o, r->m, n * sizeof(float));
   o->memset0(o, r->v, n * sizeof(float));
-  o->adam_step(&g->ctx, n, g->params, g->grads, r->m, r->v, LR, 0.9f, 0.999f, 1e-8f, 0.0f, 0, 1);
+  float h[OPS_HYPER_LEN], *hd = o->alloc(o, sizeof h);
+  ops_adam_hyper(LR, 0.9f, 0.999f, 1, h);
+  o->upload(o, hd, h, sizeof h);
+  o->adam_step(&g->ctx, n, g->params, g->grads, r->m, r->v, hd, 0.999f, 1e-8f, 0.0f, 0);
   o->download(o, r->params, g->params, n * sizeof(float));
+  o->release(o, hd);
 }
 
 static double max_abs(const float *x, size_t n) {

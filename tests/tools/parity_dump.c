@@ -153,7 +153,7 @@ static int run(int argc, char **argv, struct ct_err *e) {
     losses[step] = tensor_f32(g, s.io.loss)[0];
     graph_backward(g);
     if (step == 0 && write_state(f, "/grad", g, 1, e)) return e->code;
-    optim_step(&o, g->ops, &g->ctx, g->params, g->grads, cfg.train.lr, cfg.train.beta1);
+    optim_step(&o, &g->ctx, g->params, g->grads, cfg.train.lr, cfg.train.beta1);
   }
   if (h5io_write(f, "/losses", H5T_NATIVE_FLOAT, 1, (hsize_t[]){steps}, losses, "dump", e) ||
       write_state(f, "/final", g, 0, e) ||

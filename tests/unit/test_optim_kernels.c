@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/ops_shared.h"
 #include "tests/grad/gradcheck.h"
 #include "tests/testutil.h"
 
@@ -30,7 +31,9 @@ static void run_adam(size_t n, int threads, int decoupled, float wd, uint64_t se
   struct ops_ctx ctx = {.threads = threads};
   for (long step = 1; step <= STEPS; step++) {
     gc_fill(g, n, seed + 100 + step, 1.0f);
-    ops_cpu()->adam_step(&ctx, n, p, g, m, v, lr, b1, b2, eps, wd, decoupled, step);
+    float h[OPS_HYPER_LEN];
+    ops_adam_hyper(lr, b1, b2, step, h);
+    ops_cpu()->adam_step(&ctx, n, p, g, m, v, h, b2, eps, wd, decoupled);
     /* torch.optim.Adam / AdamW (single-tensor path) in float64, with the
      * hyper-parameters as the float32 values the kernel receives. */
     double bc1 = 1 - pow(b1, (double)step), bc2 = 1 - pow(b2, (double)step);
@@ -63,7 +66,9 @@ static void run_sgd(size_t n, int threads, float momentum, float wd, uint64_t se
   struct ops_ctx ctx = {.threads = threads};
   for (long step = 1; step <= STEPS; step++) {
     gc_fill(g, n, seed + 100 + step, 1.0f);
-    ops_cpu()->sgd_step(&ctx, n, p, g, buf, lr, momentum, wd, step);
+    float h[OPS_HYPER_LEN];
+    ops_sgd_hyper(lr, step, h);
+    ops_cpu()->sgd_step(&ctx, n, p, g, buf, h, momentum, wd);
     /* torch.optim.SGD, dampening 0, nesterov off, in float64. */
     for (size_t i = 0; i < n; i++) {
       double d = g[i] + (double)wd * pd[i];
@@ -89,7 +94,9 @@ static void run_adam_subnormal(size_t n, int threads) {
   for (size_t i = 0; i < n; i++)
     m[i] = 1e-39f;
   struct ops_ctx ctx = {.threads = threads};
-  ops_cpu()->adam_step(&ctx, n, p, g, m, v, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0, 2);
+  float h[OPS_HYPER_LEN];
+  ops_adam_hyper(1e-3f, 0.9f, 0.999f, 2, h);
+  ops_cpu()->adam_step(&ctx, n, p, g, m, v, h, 0.999f, 1e-8f, 0.0f, 0);
   size_t kept = 0;
   for (size_t i = 0; i < n; i++)
     kept += m[i] != 0.0f;
