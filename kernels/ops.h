@@ -110,6 +110,15 @@ struct ops_backend {
   void (*upload)(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
   void (*download)(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
   void (*upload_async)(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
+  /* CUDA Graphs (NULL where the backend has none): between capture_begin
+   * and capture_end the ops issued are recorded into a graph, not run;
+   * graph_launch runs the graph's work again, graph_free frees it. Each
+   * returns 0, or -1 with the failed call in msg (a capture that failed
+   * has run nothing). */
+  int (*graph_capture_begin)(const struct ops_backend *be, char *msg, size_t len);
+  int (*graph_capture_end)(const struct ops_backend *be, void **graph, char *msg, size_t len);
+  int (*graph_launch)(const struct ops_backend *be, void *graph, char *msg, size_t len);
+  void (*graph_free)(const struct ops_backend *be, void *graph);
 
   /* C(m,n) = alpha op(A) op(B) + beta C, row-major, t* != 0 transposes. */
   void (*matmul)(const struct ops_ctx *ctx, int ta, int tb, int m, int n, int k, float alpha,
@@ -286,11 +295,12 @@ struct ops_backend {
   /* The gradient's guard and clipping, without host synchronisation
    * (backend memory): norm = sqrt(sum grad^2), summed in double in an order
    * fixed by n and the backend. When *loss or norm is not finite, grad is
-   * left alone and, if bad[0] < 0, bad = {step, 1 (loss) or 2 (gradient)};
+   * left alone and, if bad[0] < 0, bad = {*step, 1 (loss) or 2 (gradient)}
+   * (step in backend memory: a replayed CUDA Graph records the step's own);
    * otherwise, when max_norm > 0 and norm > max_norm, grad is scaled by
    * max_norm / (norm + 1e-6) (torch.nn.utils.clip_grad_norm_). */
   void (*grad_clip)(const struct ops_ctx *ctx, size_t n, float *grad, float max_norm,
-                    const float *loss, int64_t step, int64_t *bad);
+                    const float *loss, const int64_t *step, int64_t *bad);
 };
 
 /* The CPU backend: a constant table, state NULL. The CUDA backend's table

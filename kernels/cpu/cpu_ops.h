@@ -100,6 +100,6 @@ void cpu_augment(const struct ops_ctx *ctx, const struct augment_params *a, int 
                  const uint8_t *src, const int32_t *labels, uint64_t pos0, uint64_t pos_step,
                  float *x, int32_t *y);
 void cpu_grad_clip(const struct ops_ctx *ctx, size_t n, float *grad, float max_norm,
-                   const float *loss, int64_t step, int64_t *bad);
+                   const float *loss, const int64_t *step, int64_t *bad);
 
 #endif

@@ -96,11 +96,11 @@ static double sumsq(const struct ops_ctx *ctx, size_t n, const float *x) {
 }
 
 void cpu_grad_clip(const struct ops_ctx *ctx, size_t n, float *grad, float max_norm,
-                   const float *loss, int64_t step, int64_t *bad) {
+                   const float *loss, const int64_t *step, int64_t *bad) {
   double norm = sqrt(sumsq(ctx, n, grad));
   if (!isfinite(*loss) || !isfinite(norm)) {
     if (bad[0] < 0) {
-      bad[0] = step;
+      bad[0] = *step;
       bad[1] = isfinite(*loss) ? 2 : 1;
     }
     return;

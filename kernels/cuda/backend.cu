@@ -153,6 +153,59 @@ extern "C" void cuda_download(const struct ops_backend *be, void *dst, const voi
   CUDA_CHECK(cudaStreamSynchronize(st));
 }
 
+/* ---- CUDA Graphs (ops.h) ---------------------------------------------------------------- */
+struct cuda_graph {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+};
+
+static int graph_failed(char *msg, size_t len, const char *call, cudaError_t rc, int line) {
+  cudaGetLastError(); /* cleared: the caller reports it */
+  snprintf(msg, len, "%s failed: %s at %s:%d", call, cudaGetErrorString(rc), __FILE__, line);
+  return -1;
+}
+#define GRAPH_CUDA(call)                                                                           \
+  do {                                                                                             \
+    cudaError_t e_ = (call);                                                                       \
+    if (e_ != cudaSuccess) return graph_failed(msg, len, #call, e_, __LINE__);                     \
+  } while (0)
+
+/* Thread-local: NCCL's and the runtime's own threads go on unhindered. */
+extern "C" int cuda_graph_capture_begin(const struct ops_backend *be, char *msg, size_t len) {
+  GRAPH_CUDA(cudaStreamBeginCapture(state_of(be)->stream, cudaStreamCaptureModeThreadLocal));
+  return 0;
+}
+
+extern "C" int cuda_graph_capture_end(const struct ops_backend *be, void **out, char *msg,
+                                      size_t len) {
+  cudaGraph_t graph = NULL;
+  GRAPH_CUDA(cudaStreamEndCapture(state_of(be)->stream, &graph));
+  struct cuda_graph *g = (struct cuda_graph *)calloc(1, sizeof *g);
+  cudaError_t rc = g ? cudaGraphInstantiate(&g->exec, graph, 0) : cudaErrorMemoryAllocation;
+  if (rc != cudaSuccess) {
+    free(g);
+    CUDA_CHECK(cudaGraphDestroy(graph));
+    return graph_failed(msg, len, "cudaGraphInstantiate", rc, __LINE__);
+  }
+  g->graph = graph;
+  *out = g;
+  return 0;
+}
+
+extern "C" int cuda_graph_launch(const struct ops_backend *be, void *graph, char *msg, size_t len) {
+  GRAPH_CUDA(cudaGraphLaunch(((struct cuda_graph *)graph)->exec, state_of(be)->stream));
+  return 0;
+}
+
+extern "C" void cuda_graph_free(const struct ops_backend *be, void *graph) {
+  (void)be;
+  struct cuda_graph *g = (struct cuda_graph *)graph;
+  if (!g) return;
+  CUDA_CHECK(cudaGraphExecDestroy(g->exec));
+  CUDA_CHECK(cudaGraphDestroy(g->graph));
+  free(g);
+}
+
 /* ---- the table ------------------------------------------------------------------------- */
 
 static struct ops_backend make_table(void) {
@@ -165,6 +218,10 @@ static struct ops_backend make_table(void) {
   t.upload = cuda_upload;
   t.download = cuda_download;
   t.upload_async = cuda_upload_async;
+  t.graph_capture_begin = cuda_graph_capture_begin;
+  t.graph_capture_end = cuda_graph_capture_end;
+  t.graph_launch = cuda_graph_launch;
+  t.graph_free = cuda_graph_free;
   t.patch_fwd = cuda_patch_fwd;
   t.patch_bwd = cuda_patch_bwd;
   t.pad2d_fwd = cuda_pad2d_fwd;

@@ -15,6 +15,10 @@ void cuda_memset0(const struct ops_backend *be, void *p, size_t bytes);
 void cuda_upload(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
 void cuda_download(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
 void cuda_upload_async(const struct ops_backend *be, void *dst, const void *src, size_t bytes);
+int cuda_graph_capture_begin(const struct ops_backend *be, char *msg, size_t len);
+int cuda_graph_capture_end(const struct ops_backend *be, void **graph, char *msg, size_t len);
+int cuda_graph_launch(const struct ops_backend *be, void *graph, char *msg, size_t len);
+void cuda_graph_free(const struct ops_backend *be, void *graph);
 void cuda_patch_fwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int p, const float *x,
                     float *y);
 void cuda_patch_bwd(const struct ops_ctx *ctx, int n, int c, int h, int w, int p, const float *dy,
@@ -106,7 +110,7 @@ void cuda_augment(const struct ops_ctx *ctx, const struct augment_params *a, int
                   const uint8_t *src, const int32_t *labels, uint64_t pos0, uint64_t pos_step,
                   float *x, int32_t *y);
 void cuda_grad_clip(const struct ops_ctx *ctx, size_t n, float *grad, float max_norm,
-                    const float *loss, int64_t step, int64_t *bad);
+                    const float *loss, const int64_t *step, int64_t *bad);
 
 #ifdef __cplusplus
 }

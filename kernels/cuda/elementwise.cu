@@ -99,7 +99,7 @@ __global__ void sumsq_partial(size_t n, const float *__restrict__ x, double *__r
 /* One block: the norm from the partials, the guard, and the factor the
  * gradient is scaled by (1: none), left in part[parts + 1]. */
 __global__ void clip_decide(int parts, double *__restrict__ part, float max_norm,
-                            const float *__restrict__ loss, int64_t step,
+                            const float *__restrict__ loss, const int64_t *__restrict__ step,
                             int64_t *__restrict__ bad) {
   __shared__ double sh[33];
   double acc = 0.0;
@@ -110,7 +110,7 @@ __global__ void clip_decide(int parts, double *__restrict__ part, float max_norm
   double norm = sqrt(acc), coef = 1.0;
   if (!isfinite(*loss) || !isfinite(norm)) {
     if (bad[0] < 0) {
-      bad[0] = step;
+      bad[0] = *step;
       bad[1] = isfinite(*loss) ? 2 : 1;
     }
   } else if (max_norm > 0.0f && norm > max_norm) {
@@ -127,7 +127,7 @@ __global__ void clip_apply(size_t n, const double *__restrict__ coef, float *__r
 }
 
 extern "C" void cuda_grad_clip(const struct ops_ctx *ctx, size_t n, float *grad, float max_norm,
-                               const float *loss, int64_t step, int64_t *bad) {
+                               const float *loss, const int64_t *step, int64_t *bad) {
   double *part = cuda_state_of(ctx)->partials;
   LAUNCH(sumsq_partial, CUDA_PARTIALS, EW_THREADS, 0, cuda_stream(ctx))(n, grad, part);
   LAUNCH_CHECK("sumsq_partial");

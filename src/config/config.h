@@ -82,6 +82,7 @@ struct cfg_run {
   char dir[4096];
   char device[8]; /* cpu|cuda|auto */
   int tf32;       /* cuda: TF32 tensor-core matrix products */
+  int cuda_graph; /* cuda: the training step captured once and replayed */
   int threads;    /* 0 = auto */
   int log_every;
   int checkpoint_every; /* 0 = only at the end */

@@ -83,6 +83,9 @@ const struct key_spec config_keys[] = {
     CHOICE(run, device, K_ENUM, "auto", "cpu|cuda|auto", "where to compute"),
     KEY(run, tf32, K_BOOL, "false",
         "cuda: matrix products in TF32 tensor-core math (10-bit mantissa; faster)"),
+    KEY(run, cuda_graph, K_BOOL, "true",
+        "cuda: capture the training step as a CUDA Graph and replay it (one launch a step); "
+        "off by itself with dropout or collectives over MPI"),
     NUM(run, threads, K_INT, "0", 0, 1024, "CPU threads per rank (0 = auto)"),
     NUM(run, log_every, K_INT, "50", 1, INT_MAX, "steps between progress lines"),
     NUM(run, checkpoint_every, K_INT, "0", 0, INT_MAX,

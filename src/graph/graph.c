@@ -524,6 +524,15 @@ int graph_set_grads_hook(struct graph *g, void (*fn)(void *user, size_t prefix),
   return CT_OK;
 }
 
+int graph_draws(const struct graph *g) {
+  for (int i = 0; i < g->nnodes; i++) {
+    const struct node *n = &g->nodes[i];
+    if ((n->op == OP_DROPOUT && n->p.drop.p > 0.0f) || (n->op == OP_ATTENTION && n->dropout > 0.0f))
+      return 1;
+  }
+  return 0;
+}
+
 void graph_zero_grads(struct graph *g) {
   g->ops->memset0(g->ops, g->grads, g->params_len * sizeof(float));
   g->ops->memset0(g->ops, (char *)g->arena + g->act_grad_offset, g->act_grad_bytes);

@@ -197,6 +197,10 @@ int graph_node(struct graph *g, const struct node *n);
 /* Lays out memory and initialises parameters from g->seed. */
 int graph_plan(struct graph *g, struct ct_err *e);
 
+/* Whether a training forward draws random numbers (dropout), whose
+ * stream follows g->step_counter from step to step. */
+int graph_draws(const struct graph *g);
+
 /* Runs every node in order (in training, each BatchNorm node also counts
  * num_batches_tracked up on the device). */
 void graph_forward(struct graph *g);

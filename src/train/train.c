@@ -164,7 +164,13 @@ struct trainer {
    * first non-finite step (bad = {step, 1 loss / 2 gradient}, -1: none). */
   double *score;
   int64_t *bad;
-  double *bad_all; /* host: every rank's bad, 2 per rank */
+  int64_t *dev_step; /* the step, uploaded before each: what bad records */
+  double *bad_all;   /* host: every rank's bad, 2 per rank */
+  /* run.cuda_graph: a full batch's step, captured at the second full step
+   * (the first warms up: cuBLAS and lazily loaded kernels allocate) and
+   * replayed after; partial batches run eagerly. */
+  int graph_wanted, rows_full, warm;
+  void *graph;
   long step, epoch, batches;
   double comm_s; /* seconds waiting for the gradient all-reduce */
   long comm_steps;
@@ -172,12 +178,14 @@ struct trainer {
 
 static void trainer_free(struct trainer *t) {
   run_lock_release(t->lock_fd);
+  if (t->graph) t->ops->graph_free(t->ops, t->graph);
   optim_free(&t->opt);
   reducer_free(&t->red); /* finishes its collectives on the graph's memory */
   session_free(&t->s);
   metrics_close(&t->m);
   if (t->score) t->ops->release(t->ops, t->score);
   if (t->bad) t->ops->release(t->ops, t->bad);
+  if (t->dev_step) t->ops->release(t->ops, t->dev_step);
   free(t->rng_all);
   free(t->bad_all);
 }
@@ -333,11 +341,23 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
   if (!t->rng_all || !t->bad_all) return err_set(e, CT_ERR_RUNTIME, "out of memory");
   t->score = t->ops->alloc(t->ops, 3 * sizeof(double));
   t->bad = t->ops->alloc(t->ops, 2 * sizeof(int64_t));
-  if (!t->score || !t->bad) return err_set(e, CT_ERR_RUNTIME, "out of %s memory", t->ops->name);
+  t->dev_step = t->ops->alloc(t->ops, sizeof(int64_t));
+  if (!t->score || !t->bad || !t->dev_step)
+    return err_set(e, CT_ERR_RUNTIME, "out of %s memory", t->ops->name);
   const int64_t none[2] = {-1, -1};
   t->ops->memset0(t->ops, t->score, 3 * sizeof(double));
   t->ops->upload(t->ops, t->bad, none, sizeof none);
 
+  /* A graph replays kernels with their captured arguments: dropout's
+   * random stream moves with the step, and the MPI path copies through the
+   * host, so neither can be replayed. */
+  t->rows_full = batch;
+  t->graph_wanted = cfg->run.cuda_graph && t->ops->graph_capture_begin &&
+                    (c->size == 1 || on_device) && !graph_draws(g);
+  if (cfg->run.cuda_graph && t->ops->graph_capture_begin && !t->graph_wanted)
+    log_info("run.cuda_graph: off: %s", graph_draws(g)
+                                            ? "the model draws dropout each step"
+                                            : "collectives over MPI copy through the host");
   t->batches = t->task.batches;
   t->sched = schedule_config(cfg, (long)cfg->train.epochs * t->batches);
   if (trainer_resume(t, e)) return e->code;
@@ -362,11 +382,9 @@ static int trainer_setup(struct trainer *t, struct ct_err *e) {
 /* One optimizer step on the batch in the session's input tensors. Nothing
  * comes back to the host: the loss and accuracy go to t->score, a
  * non-finite loss or gradient to t->bad (trainer_check_finite). */
-static int train_step(struct trainer *t, int rows, double lr, double beta1, struct ct_err *e) {
+static int step_work(struct trainer *t, int rows, struct ct_err *e) {
   struct graph *g = &t->s.g;
   const float *loss = (const float *)g->tensors[g->loss].data;
-  g->training = 1;
-  g->step_counter = (uint64_t)t->step;
   graph_forward(g);
   session_score(&t->s, (float)rows, t->score);
   graph_backward(g);
@@ -375,9 +393,57 @@ static int train_step(struct trainer *t, int rows, double lr, double beta1, stru
   t->comm_s += now_s() - t0;
   t->comm_steps++;
   g->ops->grad_clip(&g->ctx, g->params_len, g->grads, (float)t->cfg->train.grad_clip, loss,
-                    (int64_t)t->step, t->bad);
-  optim_step(&t->opt, &g->ctx, g->params, g->grads, lr, beta1);
+                    t->dev_step, t->bad);
+  optim_apply(&t->opt, &g->ctx, g->params, g->grads);
   return CT_OK;
+}
+
+/* The step recorded as a graph and launched (recording ran nothing). A
+ * capture the backend refuses turns run.cuda_graph off, and the step runs
+ * eagerly. */
+static int capture_step(struct trainer *t, int rows, struct ct_err *e) {
+  const struct ops_backend *o = t->ops;
+  char msg[256];
+  void *graph = NULL;
+  int failed = o->graph_capture_begin(o, msg, sizeof msg);
+  if (!failed) {
+    int rc = step_work(t, rows, e);
+    failed = o->graph_capture_end(o, &graph, msg, sizeof msg);
+    if (rc) {
+      if (!failed) o->graph_free(o, graph);
+      return rc;
+    }
+  }
+  if (failed) {
+    log_info("run.cuda_graph: off: the training step could not be captured (%s)", msg);
+    t->graph_wanted = 0;
+    return step_work(t, rows, e);
+  }
+  t->graph = graph;
+  log_info("run.cuda_graph: the training step is a CUDA Graph from step %ld on", t->step + 1);
+  if (o->graph_launch(o, graph, msg, sizeof msg))
+    return err_set(e, CT_ERR_RUNTIME, "run.cuda_graph: %s", msg);
+  return CT_OK;
+}
+
+static int train_step(struct trainer *t, int rows, double lr, double beta1, struct ct_err *e) {
+  struct graph *g = &t->s.g;
+  g->training = 1;
+  g->step_counter = (uint64_t)t->step;
+  /* the scalars that change each step, in backend memory for a replay */
+  optim_prepare(&t->opt, lr, beta1);
+  const int64_t step = t->step;
+  t->ops->upload_async(t->ops, t->dev_step, &step, sizeof step);
+  int full = rows == t->rows_full;
+  char msg[256];
+  if (full && t->graph) {
+    if (t->ops->graph_launch(t->ops, t->graph, msg, sizeof msg))
+      return err_set(e, CT_ERR_RUNTIME, "run.cuda_graph: %s", msg);
+    return CT_OK;
+  }
+  if (full && t->graph_wanted && t->warm) return capture_step(t, rows, e);
+  t->warm |= full;
+  return step_work(t, rows, e);
 }
 
 /* The NaN stop: fails if any rank's step has seen a non-finite loss or

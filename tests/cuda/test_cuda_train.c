@@ -46,7 +46,7 @@ static void check_eval(const char *name, const struct tc_run *r, double loss, do
 
 int main(int argc, char **argv) {
   static const char *const extra[] = {NULL};
-  static const struct tc_test test = {"test_cuda_train", 1, STEPS, N_TRAIN, N_TEST, extra};
+  static const struct tc_test test = {"test_cuda_train", 1, STEPS, N_TRAIN, N_TEST, extra, 1};
   struct tc t;
   tc_start(&t, &test, &argc, &argv);
   double el_cpu, ac_cpu, el_gpu, ac_gpu;

@@ -16,7 +16,7 @@ _Static_assert(STEPS <= TC_MAX_STEPS, "train_loss holds TC_MAX_STEPS steps");
 int main(int argc, char **argv) {
   static const char *const extra[] = {"model.sync_bn=true", "run.allreduce=bucketed",
                                       "run.bucket_kib=16", "run.collectives=mpi", NULL};
-  static const struct tc_test test = {"test_mpi_cuda_train", 2, STEPS, N_TRAIN, N_TEST, extra};
+  static const struct tc_test test = {"test_mpi_cuda_train", 2, STEPS, N_TRAIN, N_TEST, extra, 0};
   struct tc t;
   tc_start(&t, &test, &argc, &argv);
   return tc_finish(&t, &test,

@@ -1,6 +1,10 @@
 /* train_compare.c — the runs and the comparisons of train_compare.h. */
 #include "train_compare.h"
 
+#ifndef CTRAIN_GPU_TEST
+#include "kernels/cuda/emu/emu_stats.h"
+#endif
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +59,22 @@ static int read_metrics(struct tc_run *r, int steps) {
   return 0;
 }
 
-/* Trains on every rank into tmp/name; rank 0 then reads the metrics back. */
+/* The graph launches so far: the emulator counts them; on a GPU there is
+ * no count (0), and only the bitwise comparison applies. */
+static unsigned long long graph_launches(void) {
+#ifdef CTRAIN_GPU_TEST
+  return 0;
+#else
+  struct emu_stats st;
+  emu_stats_get(&st);
+  return st.graph_launches;
+#endif
+}
+
+/* Trains on every rank into tmp/name (with one more setting, if any); rank
+ * 0 then reads the metrics back. */
 static int train(const struct tc *t, const struct tc_test *test, const char *ini, const char *name,
-                 const struct ops_backend *ops, struct tc_run *r) {
+                 const struct ops_backend *ops, const char *more, struct tc_run *r) {
   struct config *cfg = malloc(sizeof *cfg);
   struct ct_err e = {0};
   char set[4][160];
@@ -75,6 +92,7 @@ static int train(const struct tc *t, const struct tc_test *test, const char *ini
     rc = config_set(cfg, fixed[i], &e);
   for (const char *const *x = test->extra; *x && !rc; x++)
     rc = config_set(cfg, *x, &e);
+  if (more && !rc) rc = config_set(cfg, more, &e);
   if (!rc) rc = config_validate(cfg, &e);
   if (!rc) rc = train_run_with(cfg, &t->c, ops, &e);
   free(cfg);
@@ -126,9 +144,14 @@ void tc_start(struct tc *t, const struct tc_test *test, int *argc, char ***argv)
     comm_abort(&t->c, 1);
   }
   const char *ini = (*argv)[1];
-  if (train(t, test, ini, "cpu", ops_cpu(), &t->cpu) ||
-      train(t, test, ini, "cuda", t->cuda, &t->gpu))
+  if (train(t, test, ini, "cpu", ops_cpu(), NULL, &t->cpu) ||
+      train(t, test, ini, "cuda", t->cuda, NULL, &t->gpu))
     comm_abort(&t->c, 1);
+  if (!test->graphs) return;
+  t->graph_launches[0] = graph_launches();
+  if (train(t, test, ini, "cuda_eager", t->cuda, "run.cuda_graph=false", &t->eager))
+    comm_abort(&t->c, 1);
+  t->graph_launches[1] = graph_launches() - t->graph_launches[0];
 }
 
 /* A checkpoint read back on the CPU: the graph and the optimizer state. */
@@ -244,10 +267,48 @@ static void compare_runs(const struct tc_run *cpu, const struct tc_run *gpu,
   session_free(&lb.s);
 }
 
+/* A replayed CUDA Graph runs the kernels the eager step runs, with the
+ * same arguments, in the same order: the same bits. */
+static void compare_graph_eager(const struct tc *t, const struct tc_test *test) {
+  const struct tc_run *a = &t->gpu, *b = &t->eager;
+  for (int s = 1; s <= test->steps; s++)
+    if (memcmp(&a->train_loss[s], &b->train_loss[s], sizeof a->train_loss[s]))
+      TC_FAIL("step %d loss: cuda graph %.9g, eager %.9g", s, a->train_loss[s], b->train_loss[s]);
+  if (a->test_loss != b->test_loss || a->test_acc != b->test_acc)
+    TC_FAIL("test row: cuda graph %.9g / %.4f, eager %.9g / %.4f", a->test_loss, a->test_acc,
+            b->test_loss, b->test_acc);
+  struct loaded la, lb;
+  memset(&la, 0, sizeof la);
+  memset(&lb, 0, sizeof lb);
+  if (load(a->ckpt, &la) || load(b->ckpt, &lb)) {
+    TC_FAIL("cannot load the checkpoints");
+    return;
+  }
+  size_t n = la.s.g.params_len * sizeof(float);
+  if (memcmp(la.s.g.params, lb.s.g.params, n) || memcmp(la.o.m, lb.o.m, n) ||
+      memcmp(la.o.v, lb.o.v, n) || memcmp(la.s.g.buffers, lb.s.g.buffers, la.s.g.buffers_bytes))
+    TC_FAIL("the checkpoints of the cuda graph and the eager run differ");
+#ifndef CTRAIN_GPU_TEST
+  /* this rank's: the first step warms up, the second is captured and
+   * launched, and every one after is a launch */
+  unsigned long long want = (unsigned long long)(test->steps - 1);
+  if (t->graph_launches[0] != want || t->graph_launches[1] != 0)
+    TC_FAIL("graph launches: %llu by the cuda run (want %llu), %llu by the eager one",
+            t->graph_launches[0], want, t->graph_launches[1]);
+#endif
+  printf("cuda graph run equals the eager run bitwise (%d steps, %llu graph launches)\n",
+         test->steps, t->graph_launches[0]);
+  optim_free(&la.o);
+  optim_free(&lb.o);
+  session_free(&la.s);
+  session_free(&lb.s);
+}
+
 int tc_finish(struct tc *t, const struct tc_test *test, const char *passed) {
   struct ct_err e = {0};
   if (t->c.rank == 0) {
     compare_runs(&t->cpu, &t->gpu, test);
+    if (test->graphs) compare_graph_eager(t, test);
     char cmd[96];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", t->tmp);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", t->tmp);

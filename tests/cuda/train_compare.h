@@ -59,6 +59,11 @@ struct tc_test {
   int steps;                /* at most TC_MAX_STEPS (a static assertion in the test) */
   int n_train, n_test;      /* images of the synthetic dataset */
   const char *const *extra; /* settings for both runs, NULL-terminated */
+  /* The cuda run replays its step as a CUDA Graph (run.cuda_graph): it is
+   * also trained with run.cuda_graph = false, and the two must agree
+   * bitwise (losses, test row, checkpoint); in the emulator the graph run
+   * must have launched its graph at every step after the first. */
+  int graphs;
 };
 
 struct tc_run {
@@ -69,9 +74,11 @@ struct tc_run {
 
 struct tc {
   struct comm c;
-  char tmp[64], data[96];         /* the scratch directory and its dataset */
-  struct tc_run cpu, gpu;         /* in tmp/cpu and tmp/cuda */
-  const struct ops_backend *cuda; /* the CUDA backend, opened by tc_start */
+  char tmp[64], data[96];               /* the scratch directory and its dataset */
+  struct tc_run cpu, gpu;               /* in tmp/cpu and tmp/cuda */
+  struct tc_run eager;                  /* test->graphs: tmp/cuda_eager, run.cuda_graph = false */
+  unsigned long long graph_launches[2]; /* emulator: by the cuda run, by the eager one */
+  const struct ops_backend *cuda;       /* the CUDA backend, opened by tc_start */
 };
 
 /* MPI, the CUDA backend, the scratch directory and dataset (made by rank

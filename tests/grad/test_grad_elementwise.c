@@ -103,27 +103,27 @@ static void run_clip(size_t n, uint64_t seed) {
   const float loss = 1.5f, nan_loss = NAN;
   for (int threads = 1; threads <= 2; threads++) {
     struct ops_ctx ctx = {.threads = threads};
-    int64_t bad[2] = {-1, -1};
+    int64_t bad[2] = {-1, -1}, steps[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     /* Above the norm: untouched, bitwise. */
     memcpy(g, x, n * 4);
-    ops->grad_clip(&ctx, n, g, (float)(want * 1.01), &loss, 3, bad);
+    ops->grad_clip(&ctx, n, g, (float)(want * 1.01), &loss, &steps[3], bad);
     TU_CHECK(memcmp(g, x, n * 4) == 0 && bad[0] == -1);
     /* Half the norm: every element scaled by one float factor, whose
      * rounding and the norm's give 1e-6 relative. */
     const float half = (float)(want / 2);
-    ops->grad_clip(&ctx, n, g, half, &loss, 4, bad);
+    ops->grad_clip(&ctx, n, g, half, &loss, &steps[4], bad);
     for (size_t i = 0; i < n; i++)
       TU_CLOSE(g[i], x[i] * (half / (want + 1e-6)), 1e-6, 1e-30);
     TU_CHECK(bad[0] == -1);
     /* A non-finite loss, then a non-finite gradient: the first one stays. */
     memcpy(g, x, n * 4);
-    ops->grad_clip(&ctx, n, g, half, &nan_loss, 5, bad);
+    ops->grad_clip(&ctx, n, g, half, &nan_loss, &steps[5], bad);
     TU_CHECK(bad[0] == 5 && bad[1] == 1 && memcmp(g, x, n * 4) == 0);
     g[n / 2] = INFINITY;
-    ops->grad_clip(&ctx, n, g, half, &loss, 6, bad);
+    ops->grad_clip(&ctx, n, g, half, &loss, &steps[6], bad);
     TU_CHECK(bad[0] == 5 && bad[1] == 1);
     bad[0] = bad[1] = -1;
-    ops->grad_clip(&ctx, n, g, 0.0f, &loss, 7, bad);
+    ops->grad_clip(&ctx, n, g, 0.0f, &loss, &steps[7], bad);
     TU_CHECK(bad[0] == 7 && bad[1] == 2);
   }
   free(x), free(g);
