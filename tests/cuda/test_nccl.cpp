@@ -268,16 +268,23 @@ static void timeout_rank1(struct nccl_comm *nc) {
   printf("rank 1: nccl_comm_check after %.1f s: %s\n", now_s() - t0, e.msg);
 }
 
-static int test_timeout(struct comm *c) {
-  comm_set_timeout(c, TIMEOUT_S);
+/* The CUDA backend and an NCCL comm on its stream, or the job ends. */
+static void open_comm(struct comm *c, const struct ops_backend **be, struct nccl_comm **nc) {
   char msg[256];
-  const struct ops_backend *be = cuda_backend_open(0, msg, sizeof msg);
-  struct nccl_comm *nc = nullptr;
   struct ct_err e = {};
-  if (!be || nccl_comm_create(&nc, c, cuda_backend_stream(be), &e)) {
-    fprintf(stderr, "rank %d: %s\n", c->rank, be ? e.msg : msg);
+  *be = cuda_backend_open(0, msg, sizeof msg);
+  if (!*be || nccl_comm_create(nc, c, cuda_backend_stream(*be), &e)) {
+    fprintf(stderr, "rank %d: %s\n", c->rank, *be ? e.msg : msg);
     comm_abort(c, 1);
   }
+}
+
+static int test_timeout(struct comm *c) {
+  comm_set_timeout(c, TIMEOUT_S);
+  const struct ops_backend *be = nullptr;
+  struct nccl_comm *nc = nullptr;
+  struct ct_err e = {};
+  open_comm(c, &be, &nc);
   unsigned char *dev = nullptr;
   CUDA_OK(cudaMalloc(&dev, 64));
   if (c->rank == 0)
@@ -297,14 +304,10 @@ static int test_timeout(struct comm *c) {
 
 static int test_lanes_apart(struct comm *c) {
   comm_set_timeout(c, TIMEOUT_S);
-  char msg[256];
-  const struct ops_backend *be = cuda_backend_open(0, msg, sizeof msg);
+  const struct ops_backend *be = nullptr;
   struct nccl_comm *nc = nullptr;
   struct ct_err e = {};
-  if (!be || nccl_comm_create(&nc, c, cuda_backend_stream(be), &e)) {
-    fprintf(stderr, "rank %d: %s\n", c->rank, be ? e.msg : msg);
-    comm_abort(c, 1);
-  }
+  open_comm(c, &be, &nc);
   /* The MPI handshake below waits for rank 0's broadcast timeout. */
   comm_set_timeout(c, TIMEOUT_S + SLACK_S);
   unsigned char *dev = nullptr;
