@@ -32,13 +32,17 @@ static slot_fn slot(const struct ops_backend *t, size_t i) {
   return f;
 }
 
+/* ops.h's capabilities a backend may lack (NULL): CUDA Graphs. The cuda
+ * backend must have them all the same. */
+static int optional_on_cpu(const char *op) { return strncmp(op, "graph_", 6) == 0; }
+
 static void check_table(const struct ops_backend *t, const char *want_name, char **ops,
                         size_t nops) {
   TU_CHECK(t != NULL);
   if (!t) return;
   TU_CHECK(t->name != NULL && strcmp(t->name, want_name) == 0);
   for (size_t i = 0; i < nops; i++)
-    if (!slot(t, i)) {
+    if (!slot(t, i) && !(strcmp(want_name, "cpu") == 0 && optional_on_cpu(ops[i]))) {
       fprintf(stderr, "FAIL %s backend: no implementation of %s\n", want_name, ops[i]);
       tu_failures++;
     }
@@ -67,6 +71,7 @@ int main(int argc, char **argv) {
   check_table(cuda, "cuda", ops, nops);
   TU_CHECK(cuda && cuda->state != NULL && ops_cpu()->state == NULL);
   cuda_backend_close(cuda);
-  if (!tu_failures) printf("%zu ops, each implemented by cpu and cuda\n", nops);
+  if (!tu_failures)
+    printf("%zu ops, each implemented by cpu and cuda (CUDA Graphs by cuda alone)\n", nops);
   TU_DONE();
 }
